@@ -183,3 +183,34 @@ func UnixMode(m uint32) fs.FileMode {
 	}
 	return fm
 }
+
+// ModeString formats a Unix mode as ls -l does: "-rwsr-xr-x", "drwxrwxrwt".
+func ModeString(m uint32) string {
+	b := []byte("?rwxrwxrwx")
+	switch m & ModeTypeMask {
+	case ModeRegular:
+		b[0] = '-'
+	case ModeDir:
+		b[0] = 'd'
+	case ModeSymlink:
+		b[0] = 'l'
+	}
+	for i := 0; i < 9; i++ {
+		if m&(1<<(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	special := func(bit uint32, pos int, set, unset byte) {
+		if m&bit != 0 {
+			if b[pos] == '-' {
+				b[pos] = unset
+			} else {
+				b[pos] = set
+			}
+		}
+	}
+	special(0o4000, 3, 's', 'S')
+	special(0o2000, 6, 's', 'S')
+	special(0o1000, 9, 't', 'T')
+	return string(b)
+}

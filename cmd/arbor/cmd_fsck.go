@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newFsckCommand(g *globals) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "fsck",
+		Short: "Verify every object and every ref",
+		Long: `Verify every stored object (hash, size, encoding; in a bare repository each
+file's content, mode, owner and xattrs) and that every ref reaches a complete
+tree. Each problem is printed on its own line naming the object and where it is
+used. Exits 4 when anything is damaged or missing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := g.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			rep, err := r.Fsck(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				if err := writeJSON(g.stdout, rep); err != nil {
+					return err
+				}
+			} else {
+				for _, p := range rep.Problems {
+					fmt.Fprintln(g.stdout, p)
+				}
+				fmt.Fprintf(g.stderr, "checked %d objects and %d refs: %d problems\n", rep.Objects, rep.Commits, len(rep.Problems))
+			}
+			if len(rep.Problems) > 0 {
+				return &damageError{fmt.Sprintf("fsck found %d problems in %s; restore the objects named above (pull or commit them again)", len(rep.Problems), g.repo)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	return cmd
+}

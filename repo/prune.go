@@ -1,0 +1,188 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/arbor-ota/arbor/objects"
+)
+
+// PruneOptions says what prune keeps besides what refs reach.
+type PruneOptions struct {
+	// KeepYoungerThan keeps commits (and what they reach) whose timestamp
+	// is within this duration of now, even if no ref reaches them.
+	KeepYoungerThan time.Duration
+	// Depth limits how much history each ref keeps: 0 keeps only the
+	// commit it points at, N keeps N ancestors too. Negative keeps all.
+	Depth int
+	// DryRun reports what would be removed without removing it.
+	DryRun bool
+}
+
+// PruneStats reports what prune removed (or would remove).
+type PruneStats struct {
+	Objects int   `json:"objects_removed"`
+	Bytes   int64 `json:"bytes_freed"`
+	Kept    int   `json:"objects_kept"`
+}
+
+// Prune removes every object that no ref reaches (through its history, as
+// far as Depth allows) and that no kept commit reaches. It holds the writer
+// lock throughout, so it never races a commit or a pull. Commits marked
+// partial keep what they have, so an interrupted pull can resume.
+func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error) {
+	var stats PruneStats
+	err := r.Update(ctx, func(tx *Tx) error {
+		keep := &Walker{R: r}
+		keep.Missing = func(objects.Kind, objects.ID, string, error) {} // keep what is there
+		refs, err := r.Refs()
+		if err != nil {
+			return err
+		}
+		for _, ref := range refs {
+			id := ref.Commit
+			for depth := 0; opts.Depth < 0 || depth <= opts.Depth; depth++ {
+				if err := keep.Commit(ctx, id, "ref "+ref.Name); err != nil {
+					return err
+				}
+				c, err := objects.ReadCommit(ctx, r, id)
+				if err != nil || c.Parent == nil {
+					break
+				}
+				id = *c.Parent
+			}
+		}
+		partial, err := r.PartialCommits()
+		if err != nil {
+			return err
+		}
+		for id := range partial {
+			if err := keep.Commit(ctx, id, ""); err != nil {
+				return err
+			}
+		}
+		var commits []objects.ID
+		var all []storedObject
+		if err := r.scan(func(o storedObject) {
+			all = append(all, o)
+			if o.kind == objects.KindCommit {
+				commits = append(commits, o.id)
+			}
+		}, func(string) {}); err != nil {
+			return err
+		}
+		if opts.KeepYoungerThan > 0 {
+			cutoff := r.now().Add(-opts.KeepYoungerThan).Unix()
+			for _, id := range commits {
+				if c, err := objects.ReadCommit(ctx, r, id); err == nil && c.Timestamp >= cutoff {
+					if err := keep.Commit(ctx, id, ""); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		// A bare file's object goes before its content, so that a crash in
+		// between leaves only orphaned content (harmless; the next prune
+		// takes it), never an object whose content is missing.
+		slices.SortStableFunc(all, func(a, b storedObject) int {
+			if a.content == b.content {
+				return 0
+			}
+			if a.content {
+				return 1
+			}
+			return -1
+		})
+		var gone, kept []objects.ID // bare files removed and kept, for the chunk index
+		for _, o := range all {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if keep.Seen(o.kind, o.id) {
+				stats.Kept++
+				if o.kind == objects.KindFile && !o.content && r.mode == Bare {
+					kept = append(kept, o.id)
+				}
+				continue
+			}
+			stats.Objects++
+			stats.Bytes += o.size
+			if opts.DryRun {
+				continue
+			}
+			p := r.objectPath(o.kind, o.id)
+			if o.content {
+				p = r.contentPath(o.id)
+			} else if o.kind == objects.KindFile && r.mode == Bare {
+				gone = append(gone, o.id)
+			}
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("prune %s: %w", p, err)
+			}
+		}
+		if len(gone) > 0 {
+			return r.dropChunkIndex(ctx, gone, kept)
+		}
+		return nil
+	})
+	return stats, err
+}
+
+// dropChunkIndex removes chunk index entries that point into removed
+// files, and points them at a kept file that holds the same chunk, if any.
+func (r *Repo) dropChunkIndex(ctx context.Context, files, kept []objects.ID) error {
+	gone := make(map[objects.ID]bool, len(files))
+	for _, id := range files {
+		gone[id] = true
+	}
+	db, err := r.index()
+	if err != nil {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunks)
+		lost := map[objects.ID]bool{}
+		err := b.ForEach(func(k, v []byte) error {
+			if loc, ok := decodeChunkLoc(v); ok && gone[loc.file] {
+				var id objects.ID
+				copy(id[:], k)
+				lost[id] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for id := range lost {
+			if err := b.Delete(id[:]); err != nil {
+				return err
+			}
+		}
+		for _, fid := range kept {
+			if len(lost) == 0 {
+				break
+			}
+			f, err := objects.ReadFile(ctx, r, fid)
+			if err != nil {
+				continue
+			}
+			var off int64
+			for _, c := range f.Chunks {
+				if lost[c.ID] {
+					if err := b.Put(c.ID[:], chunkLoc{file: fid, offset: off, size: c.Size}.encode()); err != nil {
+						return err
+					}
+					delete(lost, c.ID)
+				}
+				off += int64(c.Size)
+			}
+		}
+		return nil
+	})
+}
