@@ -87,18 +87,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 				}
 			}
 		}
-		// A bare file's object goes before its content, so that a crash in
-		// between leaves only orphaned content (harmless; the next prune
-		// takes it), never an object whose content is missing.
-		slices.SortStableFunc(all, func(a, b storedObject) int {
-			if a.content == b.content {
-				return 0
-			}
-			if a.content {
-				return 1
-			}
-			return -1
-		})
+		all = deletionOrder(ctx, r, all, keep)
 		var gone, kept []objects.ID // bare files removed and kept, for the chunk index
 		for _, o := range all {
 			if err := ctx.Err(); err != nil {
@@ -185,4 +174,81 @@ func (r *Repo) dropChunkIndex(ctx context.Context, files, kept []objects.ID) err
 		}
 		return nil
 	})
+}
+
+// deletionOrder sorts objects so that removing them in order keeps the
+// invariant "a stored object's children are stored" at every moment: a
+// crash halfway through a prune leaves no dirtree without its subtree and
+// no bare file object without its content. Commits go first, then dirtrees
+// parents before children, then files, dirmetas, and chunks and bare
+// content last.
+func deletionOrder(ctx context.Context, r *Repo, all []storedObject, keep *Walker) []storedObject {
+	rank := func(o storedObject) int {
+		switch {
+		case o.content:
+			return 5
+		case o.kind == objects.KindCommit:
+			return 0
+		case o.kind == objects.KindDirTree:
+			return 1
+		case o.kind == objects.KindFile:
+			return 2
+		case o.kind == objects.KindDirMeta:
+			return 3
+		}
+		return 4
+	}
+	slices.SortStableFunc(all, func(a, b storedObject) int { return rank(a) - rank(b) })
+	// Among unreachable dirtrees, parents before children: reverse post-order
+	// of a depth-first walk over the dirtree edges between them.
+	gone := map[objects.ID]bool{}
+	var trees []objects.ID
+	for _, o := range all {
+		if o.kind == objects.KindDirTree && !keep.Seen(o.kind, o.id) {
+			gone[o.id] = true
+			trees = append(trees, o.id)
+		}
+	}
+	if len(trees) < 2 {
+		return all
+	}
+	children := map[objects.ID][]objects.ID{}
+	for _, id := range trees {
+		t, err := objects.ReadDirTree(ctx, r, id)
+		if err != nil {
+			continue // damaged: no edges known; it goes wherever it falls
+		}
+		for _, e := range t.Entries {
+			if e.IsDir() && gone[e.Tree] {
+				children[id] = append(children[id], e.Tree)
+			}
+		}
+	}
+	visited := map[objects.ID]bool{}
+	var post []objects.ID
+	var visit func(id objects.ID)
+	visit = func(id objects.ID) {
+		if visited[id] {
+			return
+		}
+		visited[id] = true
+		for _, c := range children[id] {
+			visit(c)
+		}
+		post = append(post, id)
+	}
+	for _, id := range trees {
+		visit(id)
+	}
+	pos := make(map[objects.ID]int, len(post))
+	for i, id := range post {
+		pos[id] = len(post) - i // parents (finished last) first
+	}
+	slices.SortStableFunc(all, func(a, b storedObject) int {
+		if ra, rb := rank(a), rank(b); ra != rb || ra != 1 {
+			return ra - rb
+		}
+		return pos[a.id] - pos[b.id]
+	})
+	return all
 }

@@ -31,9 +31,11 @@ type Tx struct {
 
 	mu      sync.Mutex
 	staged  map[stageKey]struct{}
+	order   []stageKey // staging order: children before parents
 	refs    map[string]*objects.ID // nil value: delete
 	chunks  map[objects.ID]chunkLoc
 	partial map[objects.ID]bool // true: mark partial; false: clear the mark
+	sources []objects.Reader    // where chunks may also be read from
 }
 
 type stageKey struct {
@@ -93,8 +95,47 @@ func (tx *Tx) stagedHas(kind objects.Kind, id objects.ID) bool {
 	return ok
 }
 
-// Has reports whether the object is in the repository or staged in tx.
+// AddSource makes chunks readable from src while assembling files: a
+// file object may be Put when each of its chunks is in the repository,
+// staged, or in a source (a pull's journal). Chunks read from a source are
+// verified; in an archive repository they are copied in.
+func (tx *Tx) AddSource(src objects.Reader) {
+	tx.mu.Lock()
+	tx.sources = append(tx.sources, src)
+	tx.mu.Unlock()
+}
+
+func (tx *Tx) sourceFor(ctx context.Context, kind objects.Kind, id objects.ID) (objects.Reader, error) {
+	if kind != objects.KindChunk {
+		return nil, nil
+	}
+	tx.mu.Lock()
+	srcs := tx.sources
+	tx.mu.Unlock()
+	for _, s := range srcs {
+		ok, err := s.Has(ctx, kind, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return s, nil
+		}
+	}
+	return nil, nil
+}
+
+// Has reports whether the object is in the repository or staged in tx
+// (or, for a chunk, in one of its sources).
 func (tx *Tx) Has(ctx context.Context, kind objects.Kind, id objects.ID) (bool, error) {
+	ok, err := tx.has(ctx, kind, id)
+	if ok || err != nil {
+		return ok, err
+	}
+	src, err := tx.sourceFor(ctx, kind, id)
+	return src != nil, err
+}
+
+func (tx *Tx) has(ctx context.Context, kind objects.Kind, id objects.ID) (bool, error) {
 	if tx.stagedHas(kind, id) {
 		return true, nil
 	}
@@ -140,7 +181,15 @@ func (tx *Tx) Open(ctx context.Context, kind objects.Kind, id objects.ID) (io.Re
 			}{io.NewSectionReader(f, loc.offset, int64(loc.size)), f}, nil
 		}
 	}
-	return tx.r.Open(ctx, kind, id)
+	rc, err := tx.r.Open(ctx, kind, id)
+	if errors.Is(err, objects.ErrNotFound) {
+		if src, serr := tx.sourceFor(ctx, kind, id); serr != nil {
+			return nil, serr
+		} else if src != nil {
+			return src.Open(ctx, kind, id)
+		}
+	}
+	return rc, err
 }
 
 // Put verifies and stages an object. See objects.Writer. Metadata objects
@@ -151,7 +200,7 @@ func (tx *Tx) Put(ctx context.Context, kind objects.Kind, id objects.ID, r io.Re
 	if !kind.Valid() {
 		return fmt.Errorf("put: invalid kind %d", kind)
 	}
-	if ok, err := tx.Has(ctx, kind, id); err != nil || ok {
+	if ok, err := tx.has(ctx, kind, id); err != nil || ok {
 		return err
 	}
 	b, err := io.ReadAll(objects.Verify(r, kind, id, -1))
@@ -167,7 +216,7 @@ func (tx *Tx) PutBytes(ctx context.Context, kind objects.Kind, b []byte) (object
 	if len(b) > kind.MaxSize() {
 		return id, &objects.CorruptError{Kind: kind, Want: id, Reason: "over the size limit"}
 	}
-	if ok, err := tx.Has(ctx, kind, id); err != nil || ok {
+	if ok, err := tx.has(ctx, kind, id); err != nil || ok {
 		return id, err
 	}
 	return id, tx.putVerified(ctx, kind, id, b)
@@ -193,6 +242,11 @@ func (tx *Tx) putVerified(ctx context.Context, kind objects.Kind, id objects.ID,
 		for _, c := range f.Chunks {
 			if err := tx.requireChild(ctx, objects.KindFile, id, objects.KindChunk, c.ID); err != nil {
 				return err
+			}
+			if tx.r.mode == Archive {
+				if err := tx.copyFromSource(ctx, c.ID); err != nil {
+					return err
+				}
 			}
 		}
 		if tx.r.mode == Bare {
@@ -237,6 +291,22 @@ func (tx *Tx) putVerified(ctx context.Context, kind objects.Kind, id objects.ID,
 	return tx.stage(kind, id, b)
 }
 
+// copyFromSource stores a chunk that only a source holds (archive mode).
+func (tx *Tx) copyFromSource(ctx context.Context, id objects.ID) error {
+	if ok, err := tx.has(ctx, objects.KindChunk, id); err != nil || ok {
+		return err
+	}
+	src, err := tx.sourceFor(ctx, objects.KindChunk, id)
+	if err != nil || src == nil {
+		return err
+	}
+	b, err := objects.ReadRaw(ctx, src, objects.KindChunk, id)
+	if err != nil {
+		return err
+	}
+	return tx.putVerified(ctx, objects.KindChunk, id, b)
+}
+
 func (tx *Tx) requireChild(ctx context.Context, kind objects.Kind, id objects.ID, ckind objects.Kind, cid objects.ID) error {
 	ok, err := tx.Has(ctx, ckind, cid)
 	if err != nil {
@@ -269,7 +339,10 @@ func (tx *Tx) stage(kind objects.Kind, id objects.ID, data []byte) error {
 		return err
 	}
 	tx.mu.Lock()
-	tx.staged[stageKey{kind, id}] = struct{}{}
+	if _, dup := tx.staged[stageKey{kind, id}]; !dup {
+		tx.staged[stageKey{kind, id}] = struct{}{}
+		tx.order = append(tx.order, stageKey{kind, id})
+	}
 	tx.mu.Unlock()
 	return nil
 }
@@ -390,18 +463,11 @@ func (tx *Tx) commit() error {
 			return err
 		}
 		crash.Point("tx.synced")
-		// 2. Move objects into place, children before parents.
-		keys := make([]stageKey, 0, len(tx.staged))
-		for k := range tx.staged {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b stageKey) int {
-			if a.kind != b.kind {
-				return int(a.kind) - int(b.kind)
-			}
-			return a.id.Compare(b.id)
-		})
-		for _, k := range keys {
+		// 2. Move objects into place in the order they were staged: Put
+		// refuses a parent before its children, so this is children first,
+		// and a crash between two renames leaves no object without its
+		// children.
+		for _, k := range tx.order {
 			if k.kind == objects.KindChunk && r.mode == Bare {
 				continue // bare repositories keep chunks only inside files
 			}
