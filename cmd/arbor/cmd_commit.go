@@ -17,10 +17,10 @@ import (
 
 type commitFlags struct {
 	branch, subject, body, version, timestamp string
-	release                                    int64
-	bind, hwCompat, metadata                   []string
-	ownerUID, ownerGID                         int64
-	skipSpecial, jsonOut                       bool
+	release                                   int64
+	bind, hwCompat, metadata                  []string
+	ownerUID, ownerGID                        int64
+	skipSpecial, jsonOut                      bool
 }
 
 func newCommitCommand(g *globals) *cobra.Command {
