@@ -351,8 +351,14 @@ func (tx *Tx) stage(kind objects.Kind, id objects.ID, data []byte) error {
 // with mode, owner and xattrs, mtime 0, staged as <id>.file.content.
 func (tx *Tx) assemble(ctx context.Context, id objects.ID, f *objects.File) error {
 	final := tx.stagePath(objects.KindFile, id) + ".content"
-	tmp := filepath.Join(tx.dir, ".a-"+id.String())
-	os.Remove(tmp)
+	// A private directory per assembly: two workers may Put the same file
+	// at once (identical files in a tree), and must not share a temporary.
+	adir, err := os.MkdirTemp(tx.dir, ".a-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(adir)
+	tmp := filepath.Join(adir, id.String())
 	if f.IsSymlink() {
 		if err := os.Symlink(f.Target, tmp); err != nil {
 			return err
