@@ -24,6 +24,7 @@ temporary directory, removed afterwards unless --keep).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			removed := false
 			if dir == "" {
 				d, err := os.MkdirTemp("", "arbor-demo-")
 				if err != nil {
@@ -31,6 +32,7 @@ temporary directory, removed afterwards unless --keep).`,
 				}
 				dir = d
 				if !keep {
+					removed = true
 					defer os.RemoveAll(d)
 				}
 			} else if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -69,6 +71,10 @@ temporary directory, removed afterwards unless --keep).`,
 				if err := step(s...); err != nil {
 					return err
 				}
+			}
+			if removed {
+				fmt.Fprintf(g.stdout, "\ndemo finished; removed %s (give --dir DIR or --keep to keep the repository and checkout)\n", dir)
+				return nil
 			}
 			fmt.Fprintf(g.stdout, "\ndemo finished: the tree of os/stable is checked out in %s\n", filepath.Join(dir, "checkout"))
 			return nil
