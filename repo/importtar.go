@@ -73,7 +73,8 @@ func ImportTar(ctx context.Context, w objects.Store, r io.Reader, opts ImportOpt
 		return tree, meta, stats, errors.New("bzip2-compressed archives are not supported; decompress it first or use gzip or zstd")
 	}
 	b := newTreeBuilder(ctx, w, opts)
-	err = importTarEntries(b, tar.NewReader(in))
+	cr := &countingReader{r: in}
+	err = importTarEntries(b, tar.NewReader(cr), cr)
 	if err != nil {
 		b.fail(err)
 	}
@@ -122,8 +123,24 @@ func tarXattrs(h *tar.Header) []objects.Xattr {
 	return xs
 }
 
-func importTarEntries(b *treeBuilder, tr *tar.Reader) error {
+// countingReader counts the bytes the tar reader consumed.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func importTarEntries(b *treeBuilder, tr *tar.Reader, cr *countingReader) error {
 	seen := map[string]*fileFuture{} // regular files and symlinks, for hard links
+	// archive/tar reports io.EOF both after the end-of-archive marker (two
+	// zero blocks) and when the stream just stops between members or in a
+	// member's padding: a truncated archive must not become a smaller tree.
+	var end int64 // where the last member's data ends, padding included
 	for {
 		if err := b.ctx.Err(); err != nil {
 			return err
@@ -133,10 +150,19 @@ func importTarEntries(b *treeBuilder, tr *tar.Reader) error {
 		}
 		h, err := tr.Next()
 		if err == io.EOF {
+			if cr.n < end+2*512 {
+				return fmt.Errorf("read archive: %w: it stops without the end-of-archive marker (truncated?)", io.ErrUnexpectedEOF)
+			}
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read archive: %w", err)
+		}
+		end = cr.n
+		switch h.Typeflag {
+		case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+		default:
+			end += (h.Size + 511) &^ 511
 		}
 		p, err := cleanTarName(h.Name)
 		if err != nil {
@@ -202,7 +228,7 @@ func importTarEntries(b *treeBuilder, tr *tar.Reader) error {
 			return &InvalidPathError{Path: h.Name, Reason: fmt.Sprintf("unsupported archive member type %q", h.Typeflag)}
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("member %s: %w", h.Name, err)
 		}
 	}
 }
