@@ -4,13 +4,16 @@ go 1.26.8
 
 require (
 	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/sigstore/sigstore v1.10.6
 	github.com/theupdateframework/go-tuf/v2 v2.4.2
 	github.com/zeebo/blake3 v0.2.4
+	golang.org/x/time v0.16.0
 )
 
 require (
 	github.com/google/go-containerregistry v0.20.7 // indirect
+	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/klauspost/compress v1.20.4 // indirect
 	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
