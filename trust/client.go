@@ -199,6 +199,11 @@ func (c *Client) update(ctx context.Context, cur *chain, ref time.Time) (*chain,
 		raw.Root = data
 	}
 
+	if e := tm.Root.Signed.Expires; tm.Root.Signed.IsExpired(ref) {
+		return nil, fmt.Errorf("root version %d: %w: expired at %s (reference time %s)",
+			tm.Root.Signed.Version, ErrExpired, e.Format(time.RFC3339), ref.Format(time.RFC3339))
+	}
+
 	// TUF 5.3.11: when the timestamp or snapshot keys changed, forget the
 	// trusted timestamp and snapshot, so that a fast-forward attack made with
 	// the old keys does not block updates forever.
@@ -210,7 +215,7 @@ func (c *Client) update(ctx context.Context, cur *chain, ref time.Time) (*chain,
 		// Loaded even when expired, to check the new one against.
 		if _, err := tm.UpdateTimestamp(cur.raw.Timestamp); err != nil &&
 			!(tm.Timestamp != nil && errors.Is(err, &metadata.ErrExpiredMetadata{})) {
-			return nil, classify("trusted timestamp", err)
+			return nil, classify(TimestampFile+" (trusted copy)", err)
 		}
 	}
 	data, err := c.get(ctx, TimestampFile, MaxTimestampLength)
@@ -228,6 +233,10 @@ func (c *Client) update(ctx context.Context, cur *chain, ref time.Time) (*chain,
 	default:
 		return nil, classify(TimestampFile, err)
 	}
+	if e := tm.Timestamp.Signed.Expires; tm.Timestamp.Signed.IsExpired(ref) {
+		return nil, fmt.Errorf("%s version %d: %w: expired at %s (reference time %s)",
+			TimestampFile, tm.Timestamp.Signed.Version, ErrExpired, e.Format(time.RFC3339), ref.Format(time.RFC3339))
+	}
 
 	// Snapshot.
 	haveSnapshot := false
@@ -236,11 +245,14 @@ func (c *Client) update(ctx context.Context, cur *chain, ref time.Time) (*chain,
 		case err == nil:
 			haveSnapshot = true // unchanged
 			raw.Snapshot = cur.raw.Snapshot
+		case tm.Snapshot != nil && tm.Snapshot.Signed.Version == tm.Timestamp.Signed.Meta[snapshotMetaName].Version:
+			// The current snapshot, but expired: fetching it again won't help.
+			return nil, classify(SnapshotFile(cur.snapshot.Signed.Version)+" (trusted copy)", err)
 		case tm.Snapshot != nil:
-			// Loaded but superseded or expired: kept to check the new one
-			// against (no version of any role may go down).
+			// Loaded but superseded: kept to check the new one against (no
+			// version of any role may go down).
 		default:
-			return nil, classify("trusted snapshot", err)
+			return nil, classify(SnapshotFile(cur.snapshot.Signed.Version)+" (trusted copy)", err)
 		}
 	}
 	if !haveSnapshot {
@@ -264,7 +276,7 @@ func (c *Client) update(ctx context.Context, cur *chain, ref time.Time) (*chain,
 	meta := tm.Snapshot.Signed.Meta[targetsMetaName]
 	if cur.raw.Targets != nil && meta.VerifyLengthHashes(cur.raw.Targets) == nil {
 		if _, err := tm.UpdateTargets(cur.raw.Targets); err != nil {
-			return nil, classify("trusted targets", err)
+			return nil, classify(TargetsFile(cur.targets.Signed.Version)+" (trusted copy)", err)
 		}
 		raw.Targets = cur.raw.Targets
 	} else {

@@ -160,7 +160,9 @@ func newRepo(t testing.TB, io InitOptions) *testRepo {
 	if io.Clock == nil {
 		io.Clock = clock.Now
 	}
-	io.rand = seededRand(t, t.Name())
+	if io.rand == nil {
+		io.rand = seededRand(t, t.Name())
+	}
 	r := &testRepo{t: t, site: newFakeSite(), clock: clock, keysDir: filepath.Join(t.TempDir(), "keys"), opts: io.Options}
 	files, err := Init(r.keysDir, io)
 	if err != nil {
