@@ -12,6 +12,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/arbor-ota/arbor/objects"
 )
@@ -154,6 +155,10 @@ func (r *Repo) index() (*bolt.DB, error) {
 		return r.idx.db, nil
 	}
 	db, err := bolt.Open(r.indexPath(), 0o644, &bolt.Options{Timeout: r.lockTimeout()})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		// Another Repo (in this process or another) has the index open.
+		return nil, fmt.Errorf("open index of %s: %w (its index is held open by another process)", r.path, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open index of %s: %w", r.path, err)
 	}
