@@ -71,6 +71,11 @@ another writer; 130 interrupted.`,
 		newCheckoutCommand(g),
 		newFsckCommand(g),
 		newPruneCommand(g),
+		newTrustCommand(g),
+		newPublishCommand(g),
+		newServeCommand(g),
+		newRemoteCommand(g),
+		newPullCommand(g),
 		newDemoCommand(g),
 	)
 	return root
