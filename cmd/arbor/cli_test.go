@@ -434,7 +434,6 @@ func TestNilArgs(t *testing.T) {
 
 // TestInterrupted checks that a cancelled command exits 130.
 func TestInterrupted(t *testing.T) {
-	t.Setenv("ARBOR_REPO", "")
 	dir := t.TempDir()
 	if code, _, stderr := arbor(t, "--repo", dir+"/r", "init"); code != 0 {
 		t.Fatal(stderr)
@@ -459,7 +458,6 @@ func TestInterrupted(t *testing.T) {
 // TestHelp runs --help of every command: it exits 0, prints to stdout
 // only, and mentions every flag the command has.
 func TestHelp(t *testing.T) {
-	t.Setenv("ARBOR_REPO", "")
 	root := newRootCommand(&globals{})
 	cmds := []*cobra.Command{root}
 	var walk func(c *cobra.Command)

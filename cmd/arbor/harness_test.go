@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -151,12 +152,23 @@ func arbor(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, o.String(), e.String()
 }
 
+// TestMain clears the environment variables the CLI reads, so that the
+// tests give everything on the command line; rows that test the variables
+// set them (and their scenarios do not run in parallel).
+func TestMain(m *testing.M) {
+	os.Unsetenv("ARBOR_REPO")
+	os.Unsetenv("SOURCE_DATE_EPOCH")
+	os.Exit(m.Run())
+}
+
+// runScenarios runs each scenario as a subtest, in parallel with other
+// scenarios unless one of its rows sets environment variables.
 func runScenarios(t *testing.T, scenarios []scenario) {
-	// The CLI reads these; the tests give everything on the command line.
-	t.Setenv("ARBOR_REPO", "")
-	t.Setenv("SOURCE_DATE_EPOCH", "")
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			if !slices.ContainsFunc(sc.rows, func(r row) bool { return r.env != nil }) {
+				t.Parallel()
+			}
 			v := newFixture(t)
 			for i, r := range sc.rows {
 				if r.rootOnly && os.Geteuid() != 0 {
