@@ -1,15 +1,3 @@
-// Package checkout writes a tree from an object store into a directory.
-//
-// A checkout recreates the tree exactly: content, modes (setuid, setgid,
-// sticky included), owners, extended attributes, symlink targets, and mtime
-// 0 on everything. It never writes outside the target directory, whatever
-// the tree holds: every path is resolved under an os.Root, entries are
-// created with O_EXCL and O_NOFOLLOW relative to directory file descriptors
-// it created itself, and names are checked again before use.
-//
-// When the store can give the local path of a file's content (a bare
-// repository), files are hard links to it instead of copies, so two
-// checkouts of similar trees share every unchanged file.
 package checkout
 
 import (
@@ -18,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
+	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -28,76 +19,64 @@ import (
 )
 
 // Linker is implemented by stores that keep a file's content whole on the
-// local filesystem, with its metadata, ready to be hard-linked.
+// local filesystem, with its metadata, ready to be hard-linked (a bare
+// repository). LocalPath returns where the file object's content lives; ok
+// is false when the store cannot give one, and the file is copied instead.
+// It must be safe for concurrent use.
 type Linker interface {
 	LocalPath(id objects.ID) (path string, ok bool)
 }
 
-// Options controls a checkout. The zero value hard-links when it can and
-// sets owners.
+// Options controls a checkout. The zero value hard-links when it can, sets
+// owners, and uses a worker per CPU.
 type Options struct {
 	// Copy writes copies even when the store could give hard links.
 	Copy bool
-	// NoOwners leaves owners as the current user (needed when not root).
+	// NoOwners leaves owners as the current user (needed when not root);
+	// extended attributes the kernel then refuses are skipped with a warning.
 	NoOwners bool
-	// Warn receives warnings (xattrs the filesystem refused). Nil discards them.
+	// Workers is how many directories are written at once; zero means the
+	// number of CPUs (at least 2).
+	Workers int
+	// Warn receives warnings (xattrs the filesystem refused, copies instead
+	// of hard links), each kind once. Nil discards them. Calls never overlap.
 	Warn func(msg string)
-	// Progress, if set, is called after each file with its size.
+	// Progress, if set, is called after each file or symlink with 1 and the
+	// bytes copied (0 for a hard link). Calls never overlap.
 	Progress func(files int64, bytes int64)
 }
 
 // Stats counts what a checkout wrote.
 type Stats struct {
-	Files, Dirs, Symlinks, Links int64
-	Bytes                        int64 // content bytes copied (not linked)
+	Files    int64 // regular files copied
+	Dirs     int64 // directories, the root included
+	Symlinks int64 // symlinks created (not linked)
+	Links    int64 // files and symlinks hard-linked from the store
+	Bytes    int64 // content bytes copied (not linked)
 }
 
 // ErrNotEmpty is returned when the target directory exists and holds entries.
 var ErrNotEmpty = errors.New("target directory is not empty")
 
-type checkouter struct {
-	ctx     context.Context
-	src     objects.Reader
-	linker  Linker
-	opts    Options
-	root    *os.Root
-	stats   Stats
-	warned  map[string]bool
-	noLinks bool // hard links failed across filesystems: copy from then on
-}
+// MaxDepth is how deep a tree may nest directories. Deeper trees are
+// refused: no path could name their files anyway (PATH_MAX is 4096 bytes).
+const MaxDepth = 2048
+
+// linkFunc is linkat(2); tests replace it to make links fail.
+type linkFunc func(olddirfd int, oldpath string, newdirfd int, newpath string, flags int) error
 
 // Tree checks out the tree (root dirtree and dirmeta) into dir, which must
-// not exist or be empty. On error, dir may hold part of the tree; the caller
-// removes it.
+// not exist or be an empty directory (ErrNotEmpty otherwise); dir gets the
+// root dirmeta's mode, owner and xattrs. A missing object fails with an
+// error matching objects.ErrNotFound, a damaged one objects.ErrCorrupt, an
+// undecodable one objects.ErrInvalid; each names the path. On error or
+// cancellation dir may hold part of the tree, with every directory still
+// writable by its owner; the caller removes it.
 func Tree(ctx context.Context, src objects.Reader, tree, meta objects.ID, dir string, opts Options) (Stats, error) {
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if !errors.Is(err, os.ErrExist) {
-			return Stats{}, err
-		}
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return Stats{}, err
-		}
-		if len(ents) > 0 {
-			return Stats{}, fmt.Errorf("%s: %w", dir, ErrNotEmpty)
-		}
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return Stats{}, err
-	}
-	defer root.Close()
-	c := &checkouter{ctx: ctx, src: src, opts: opts, root: root, warned: map[string]bool{}}
-	if l, ok := src.(Linker); ok && !opts.Copy {
-		c.linker = l
-	}
-	if err := c.dir(".", tree, meta); err != nil {
-		return c.stats, err
-	}
-	return c.stats, nil
+	return checkoutTree(ctx, src, tree, meta, dir, opts, unix.Linkat)
 }
 
-// Commit checks out a commit's tree.
+// Commit checks out a commit's tree, as Tree does.
 func Commit(ctx context.Context, src objects.Reader, commit objects.ID, dir string, opts Options) (Stats, error) {
 	cm, err := objects.ReadCommit(ctx, src, commit)
 	if err != nil {
@@ -106,76 +85,265 @@ func Commit(ctx context.Context, src objects.Reader, commit objects.ID, dir stri
 	return Tree(ctx, src, cm.Tree, cm.Meta, dir, opts)
 }
 
+type checkouter struct {
+	ctx    context.Context // canceled with the first error as its cause
+	cancel context.CancelCauseFunc
+	src    objects.Reader
+	linker Linker // nil: copy
+	opts   Options
+	linkat linkFunc
+
+	tokens chan struct{} // one per worker besides the caller's goroutine
+	wg     sync.WaitGroup
+
+	noLinks                           atomic.Bool // EXDEV seen: copy from then on
+	files, dirs, symlinks, links, nby atomic.Int64
+
+	mu     sync.Mutex // serializes Warn and Progress, guards warned
+	warned map[string]bool
+
+	metaMu sync.Mutex
+	metas  map[objects.ID]*objects.DirMeta
+
+	srcMu   sync.RWMutex
+	srcDirs map[string]int // descriptors (O_PATH) of directories holding link sources
+}
+
+// maxSrcDirs bounds the cache of link source directories (a bare repository
+// has 256).
+const maxSrcDirs = 1024
+
+func checkoutTree(ctx context.Context, src objects.Reader, tree, meta objects.ID, dir string, opts Options, linkat linkFunc) (Stats, error) {
+	rootfd, err := openTarget(dir)
+	if err != nil {
+		return Stats{}, err
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = max(runtime.GOMAXPROCS(0), 2)
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c := &checkouter{ctx: cctx, cancel: cancel, src: src, opts: opts, linkat: linkat,
+		tokens: make(chan struct{}, workers-1), warned: map[string]bool{},
+		metas: map[objects.ID]*objects.DirMeta{}, srcDirs: map[string]int{}}
+	if l, ok := src.(Linker); ok && !opts.Copy {
+		c.linker = l
+	}
+	defer c.closeSrcDirs()
+
+	root := &dirNode{fd: rootfd}
+	c.dir(root, tree, meta)
+	c.wg.Wait()
+	st := Stats{Files: c.files.Load(), Dirs: c.dirs.Load(), Symlinks: c.symlinks.Load(),
+		Links: c.links.Load(), Bytes: c.nby.Load()}
+	if err := context.Cause(cctx); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// openTarget creates dir if needed and opens it, refusing a non-empty one.
+func openTarget(dir string) (int, error) {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return -1, err
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil {
+			unix.Close(fd)
+			return -1, &os.PathError{Op: "readdir", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return fd, nil
+		}
+		if _, count, _ := unix.ParseDirent(buf[:n], 1, nil); count > 0 {
+			unix.Close(fd)
+			return -1, fmt.Errorf("%s: %w", dir, ErrNotEmpty)
+		}
+	}
+}
+
+// fail records the first error and stops the checkout.
+func (c *checkouter) fail(err error) { c.cancel(err) }
+
 func (c *checkouter) warn(key, msg string) {
-	if c.opts.Warn != nil && !c.warned[key] {
+	if c.opts.Warn == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.warned[key] {
 		c.warned[key] = true
 		c.opts.Warn(msg)
 	}
 }
 
-// dir fills the directory rel (already created, empty) and then applies its
-// metadata, last, so that a read-only mode does not stop its children.
-func (c *checkouter) dir(rel string, tree, meta objects.ID) error {
+func (c *checkouter) progress(bytes int64) {
+	if c.opts.Progress == nil {
+		return
+	}
+	c.mu.Lock()
+	c.opts.Progress(1, bytes)
+	c.mu.Unlock()
+}
+
+// dirNode is a directory being written. pending counts the node itself while
+// its entries are written, plus each subdirectory not finished yet; the
+// last to finish applies the metadata, closes fd and tells the parent.
+type dirNode struct {
+	parent  *dirNode
+	fd      int
+	rel     string // "" for the root, else "usr/bin"
+	depth   int
+	meta    *objects.DirMeta // nil if it could not be read
+	pending atomic.Int32
+}
+
+func where(rel string) string { return "/" + rel }
+
+// dir writes the entries of n (already created, empty, open) and then
+// finishes it. It hands subdirectories to idle workers or goes down into
+// them itself.
+func (c *checkouter) dir(n *dirNode, tree, meta objects.ID) {
+	n.pending.Store(1)
+	defer c.finish(n)
 	if err := c.ctx.Err(); err != nil {
-		return err
+		return
+	}
+	if n.depth > MaxDepth {
+		c.fail(fmt.Errorf("%s: tree deeper than %d directories", where(n.rel), MaxDepth))
+		return
 	}
 	t, err := objects.ReadDirTree(c.ctx, c.src, tree)
 	if err != nil {
-		return fmt.Errorf("/%s: %w", rel, err)
+		c.fail(fmt.Errorf("%s: %w", where(n.rel), err))
+		return
 	}
-	m, err := objects.ReadDirMeta(c.ctx, c.src, meta)
-	if err != nil {
-		return fmt.Errorf("/%s: %w", rel, err)
+	if n.meta, err = c.dirMeta(meta); err != nil {
+		c.fail(fmt.Errorf("%s: %w", where(n.rel), err))
+		return
 	}
-	d, err := c.root.OpenFile(rel, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	fd := int(d.Fd())
 	for _, e := range t.Entries {
-		if !objects.ValidName(e.Name) { // decoders refuse these; be sure anyway
-			return fmt.Errorf("/%s: invalid entry name %q", rel, e.Name)
+		if c.ctx.Err() != nil {
+			return
 		}
-		p := path.Join(rel, e.Name)
-		if e.IsDir() {
-			if err := unix.Mkdirat(fd, e.Name, 0o700); err != nil {
-				return fmt.Errorf("/%s: %w", p, err)
-			}
-			if err := c.dir(p, e.Tree, e.Meta); err != nil {
-				return err
+		p := e.Name
+		if n.rel != "" {
+			p = n.rel + "/" + e.Name
+		}
+		if !objects.ValidName(e.Name) { // the decoder refuses these; be sure anyway
+			c.fail(fmt.Errorf("%s: %w", where(n.rel), &objects.InvalidError{Kind: objects.KindDirTree,
+				Reason: fmt.Sprintf("invalid entry name %q", e.Name)}))
+			return
+		}
+		if !e.IsDir() {
+			if err := c.file(n.fd, p, e.Name, e.File); err != nil {
+				c.fail(fmt.Errorf("%s: %w", where(p), err))
+				return
 			}
 			continue
 		}
-		if err := c.file(fd, p, e.Name, e.File); err != nil {
-			return fmt.Errorf("/%s: %w", p, err)
+		if err := unix.Mkdirat(n.fd, e.Name, 0o700); err != nil {
+			c.fail(fmt.Errorf("%s: mkdir: %w", where(p), err))
+			return
+		}
+		fd, err := unix.Openat(n.fd, e.Name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			c.fail(fmt.Errorf("%s: open: %w", where(p), err))
+			return
+		}
+		sub := &dirNode{parent: n, fd: fd, rel: p, depth: n.depth + 1}
+		n.pending.Add(1)
+		select {
+		case c.tokens <- struct{}{}:
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				defer func() { <-c.tokens }()
+				c.dir(sub, e.Tree, e.Meta)
+			}()
+		default:
+			c.dir(sub, e.Tree, e.Meta)
 		}
 	}
+}
+
+// finish drops one pending count of n; the last one applies n's metadata
+// (unless the checkout failed), closes it and finishes its parent.
+func (c *checkouter) finish(n *dirNode) {
+	for ; n != nil; n = n.parent {
+		if n.pending.Add(-1) != 0 {
+			return
+		}
+		if c.ctx.Err() == nil && n.meta != nil {
+			if err := c.applyDirMeta(n); err != nil {
+				c.fail(fmt.Errorf("%s: %w", where(n.rel), err))
+			} else {
+				c.dirs.Add(1)
+			}
+		}
+		unix.Close(n.fd)
+	}
+}
+
+// dirMeta reads a dirmeta once per checkout; trees share a few of them.
+func (c *checkouter) dirMeta(id objects.ID) (*objects.DirMeta, error) {
+	c.metaMu.Lock()
+	m, ok := c.metas[id]
+	c.metaMu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m, err := objects.ReadDirMeta(c.ctx, c.src, id)
+	if err != nil {
+		return nil, err
+	}
+	c.metaMu.Lock()
+	c.metas[id] = m
+	c.metaMu.Unlock()
+	return m, nil
+}
+
+var zeroTimes = make([]unix.Timespec, 2)
+
+func (c *checkouter) applyDirMeta(n *dirNode) error {
+	m := n.meta
 	if !c.opts.NoOwners {
-		if err := d.Chown(int(m.UID), int(m.GID)); err != nil {
-			return fmt.Errorf("/%s: %w", rel, err)
+		if err := unix.Fchown(n.fd, int(m.UID), int(m.GID)); err != nil {
+			return fmt.Errorf("chown: %w", err)
 		}
 	}
-	if err := unix.Fchmod(fd, m.Mode&objects.ModePermMask); err != nil {
-		return fmt.Errorf("/%s: %w", rel, err)
-	}
-	if err := c.xattrsFd(d, p0(rel), m.Xattrs); err != nil {
+	if err := c.xattrErr(where(n.rel), setXattrsFd(n.fd, m.Xattrs)); err != nil {
 		return err
 	}
-	if err := unix.UtimesNanoAt(fd, ".", make([]unix.Timespec, 2), 0); err != nil {
-		return fmt.Errorf("/%s: %w", rel, err)
+	if err := unix.Fchmod(n.fd, m.Mode&objects.ModePermMask); err != nil {
+		return fmt.Errorf("chmod: %w", err)
 	}
-	c.stats.Dirs++
+	if err := unix.UtimesNanoAt(n.fd, ".", zeroTimes, 0); err != nil {
+		return fmt.Errorf("set times: %w", err)
+	}
 	return nil
 }
 
-func p0(rel string) string { return "/" + rel }
-
-func (c *checkouter) xattrsFd(f *os.File, where string, xs []objects.Xattr) error {
-	err := fsmeta.SetXattrsFd(f, xs)
-	return c.xattrErr(where, err)
+func setXattrsFd(fd int, xs []objects.Xattr) error {
+	for _, x := range xs {
+		if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
+			if errors.Is(err, unix.ENOTSUP) {
+				return fmt.Errorf("set xattr %s: %w", x.Name, fsmeta.ErrXattrsUnsupported)
+			}
+			return fmt.Errorf("set xattr %s: %w", x.Name, err)
+		}
+	}
+	return nil
 }
 
+// xattrErr turns a refusal the checkout can live with into a warning.
 func (c *checkouter) xattrErr(where string, err error) error {
 	if err == nil {
 		return nil
@@ -184,88 +352,146 @@ func (c *checkouter) xattrErr(where string, err error) error {
 		c.warn("xattr", fmt.Sprintf("extended attributes not kept (first at %s): %v", where, err))
 		return nil
 	}
-	return fmt.Errorf("%s: %w", where, err)
+	return err
 }
 
+// file writes one file or symlink: a hard link when the store can give one,
+// else a copy. Errors name neither the path nor the object; the caller adds
+// the path.
 func (c *checkouter) file(dirfd int, p, name string, id objects.ID) error {
-	if c.linker != nil && !c.noLinks {
+	if c.linker != nil && !c.noLinks.Load() {
 		if src, ok := c.linker.LocalPath(id); ok {
-			err := unix.Linkat(unix.AT_FDCWD, src, dirfd, name, 0)
-			if err == nil {
-				c.stats.Links++
-				if c.opts.Progress != nil {
-					c.opts.Progress(1, 0)
-				}
-				return nil
-			}
+			err := c.link(src, dirfd, name)
 			switch {
+			case err == nil:
+				c.links.Add(1)
+				c.progress(0)
+				return nil
 			case errors.Is(err, unix.EXDEV):
-				c.noLinks = true
-				c.warn("exdev", "the repository is on another filesystem: copying files instead of hard-linking")
+				if !c.noLinks.Swap(true) {
+					c.warn("exdev", "the repository is on another filesystem: copying files instead of hard-linking")
+				}
 			case errors.Is(err, unix.EMLINK):
-				// too many links to this inode: this one gets a copy
+				c.warn("emlink", fmt.Sprintf("a repository file has the most hard links its filesystem allows: copying it (first at %s)", where(p)))
 			default:
 				return fmt.Errorf("hard link from repository: %w", err)
 			}
 		}
+	}
+	if err := c.ctx.Err(); err != nil {
+		return err
 	}
 	f, err := objects.ReadFile(c.ctx, c.src, id)
 	if err != nil {
 		return err
 	}
 	if f.IsSymlink() {
-		if err := unix.Symlinkat(f.Target, dirfd, name); err != nil {
-			return err
-		}
-		if !c.opts.NoOwners {
-			if err := unix.Fchownat(dirfd, name, int(f.UID), int(f.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return err
-			}
-		}
-		if len(f.Xattrs) > 0 {
-			// No fsetxattrat: go through the directory's descriptor, whose
-			// path the kernel resolves without following anything in DIR.
-			lp := "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name
-			if err := c.xattrErr("/"+p, fsmeta.SetXattrsPath(lp, f.Xattrs)); err != nil {
-				return err
-			}
-		}
-		if err := fsmeta.ZeroTimes(dirfd, name); err != nil {
-			return err
-		}
-		c.stats.Symlinks++
-		return nil
+		return c.symlink(dirfd, p, name, f)
 	}
+	return c.copyFile(dirfd, p, name, f)
+}
+
+// link hard-links src to name in dirfd, relative to a cached descriptor of
+// src's directory so that the kernel does not walk the repository's path
+// for every file.
+func (c *checkouter) link(src string, dirfd int, name string) error {
+	d, base := filepath.Split(src)
+	c.srcMu.RLock()
+	sfd, ok := c.srcDirs[d]
+	c.srcMu.RUnlock()
+	if !ok {
+		c.srcMu.Lock()
+		if sfd, ok = c.srcDirs[d]; !ok && len(c.srcDirs) < maxSrcDirs && d != "" {
+			fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				c.srcDirs[d], sfd, ok = fd, fd, true
+			}
+		}
+		c.srcMu.Unlock()
+	}
+	if !ok {
+		return c.linkat(unix.AT_FDCWD, src, dirfd, name, 0)
+	}
+	return c.linkat(sfd, base, dirfd, name, 0)
+}
+
+func (c *checkouter) closeSrcDirs() {
+	c.srcMu.Lock()
+	defer c.srcMu.Unlock()
+	for _, fd := range c.srcDirs {
+		unix.Close(fd)
+	}
+	c.srcDirs = nil
+}
+
+func (c *checkouter) symlink(dirfd int, p, name string, f *objects.File) error {
+	if err := unix.Symlinkat(f.Target, dirfd, name); err != nil {
+		return fmt.Errorf("symlink: %w", err)
+	}
+	if !c.opts.NoOwners {
+		if err := unix.Fchownat(dirfd, name, int(f.UID), int(f.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown: %w", err)
+		}
+	}
+	if len(f.Xattrs) > 0 {
+		// There is no fsetxattr for a symlink: go through the directory's
+		// descriptor, which the kernel resolves without following anything
+		// in DIR, and do not follow the final symlink.
+		lp := "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name
+		if err := c.xattrErr(where(p), fsmeta.SetXattrsPath(lp, f.Xattrs)); err != nil {
+			return err
+		}
+	}
+	if err := unix.UtimesNanoAt(dirfd, name, zeroTimes, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times: %w", err)
+	}
+	c.symlinks.Add(1)
+	c.progress(0)
+	return nil
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// writerOnly hides os.File's ReadFrom so that io.CopyBuffer uses the buffer.
+type writerOnly struct{ io.Writer }
+
+func (c *checkouter) copyFile(dirfd int, p, name string, f *objects.File) (err error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("create: %w", err)
 	}
-	out := os.NewFile(uintptr(fd), "/"+p)
-	defer out.Close()
+	out := os.NewFile(uintptr(fd), where(p))
+	defer func() {
+		if cerr := out.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
 	in := objects.OpenContent(c.ctx, c.src, f)
-	n, err := io.Copy(out, in)
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(writerOnly{out}, in, *buf)
+	copyBufs.Put(buf)
 	in.Close()
 	if err != nil {
 		return err
 	}
+	// Owner, then xattrs, then mode: chown clears setuid, setgid and
+	// security.capability; a read-only mode would stop a user's xattrs.
 	if !c.opts.NoOwners {
-		if err := out.Chown(int(f.UID), int(f.GID)); err != nil {
-			return err
+		if err := unix.Fchown(fd, int(f.UID), int(f.GID)); err != nil {
+			return fmt.Errorf("chown: %w", err)
 		}
 	}
+	if err := c.xattrErr(where(p), setXattrsFd(fd, f.Xattrs)); err != nil {
+		return err
+	}
 	if err := unix.Fchmod(fd, f.Mode&objects.ModePermMask); err != nil {
-		return err
+		return fmt.Errorf("chmod: %w", err)
 	}
-	if err := c.xattrsFd(out, "/"+p, f.Xattrs); err != nil {
-		return err
+	if err := unix.UtimesNanoAt(dirfd, name, zeroTimes, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times: %w", err)
 	}
-	if err := unix.UtimesNanoAt(dirfd, name, make([]unix.Timespec, 2), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	c.stats.Files++
-	c.stats.Bytes += n
-	if c.opts.Progress != nil {
-		c.opts.Progress(1, n)
-	}
-	return out.Close()
+	c.files.Add(1)
+	c.nby.Add(n)
+	c.progress(n)
+	return nil
 }
