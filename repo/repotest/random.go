@@ -76,7 +76,7 @@ func RandomTree(rng *rand.Rand, opts RandomOptions) Tree {
 	if opts.MaxFileSize == 0 {
 		opts.MaxFileSize = 1<<20 + 100<<10
 	}
-	g := &gen{rng: rng, opts: opts, tree: Tree{}}
+	g := &gen{rng: rng, opts: opts, tree: Tree{}, used: map[string]bool{}}
 	g.tree[""] = Dir(g.pick(dirPerms)).Owned(g.owner(), g.owner())
 	dirs := []string{""}
 	var files []string
@@ -139,6 +139,7 @@ type gen struct {
 	rng  *rand.Rand
 	opts RandomOptions
 	tree Tree
+	used map[string]bool // every path handed out, implied directories included
 	n    int
 }
 
@@ -155,25 +156,27 @@ func (g *gen) newName(parent string) string {
 			name += strconv.Itoa(g.n)
 		}
 		p := path.Join(parent, name)
-		if _, ok := g.tree[p]; !ok {
+		if !g.used[p] {
+			g.used[p] = true
 			return p
 		}
 	}
 }
 
 func (g *gen) size() int {
+	n := 0
 	switch k := g.rng.IntN(100); {
 	case k < 10:
-		return 0
 	case k < 50:
-		return g.rng.IntN(200)
+		n = g.rng.IntN(200)
 	case k < 80:
-		return g.rng.IntN(32 << 10)
+		n = g.rng.IntN(32 << 10)
 	case k < 93:
-		return g.rng.IntN(256 << 10)
+		n = g.rng.IntN(256 << 10)
 	default:
-		return g.rng.IntN(g.opts.MaxFileSize)
+		n = g.rng.IntN(g.opts.MaxFileSize)
 	}
+	return min(n, g.opts.MaxFileSize)
 }
 
 func (g *gen) content(n int) string {
@@ -186,8 +189,11 @@ func (g *gen) content(n int) string {
 		}
 		return sb.String()[:n]
 	}
-	for i := range b {
-		b[i] = byte(g.rng.Uint32())
+	for i := 0; i < n; i += 8 {
+		v := g.rng.Uint64()
+		for j := 0; j < 8 && i+j < n; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
 	}
 	return string(b)
 }

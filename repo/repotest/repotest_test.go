@@ -148,6 +148,24 @@ func TestRandomTreeIsValidAndReplayable(t *testing.T) {
 	}
 }
 
+// TestRandomTreesAreValid: whatever the seed, a random tree can exist
+// (no entry under a file, hard links to regular files) and respects the
+// size cap.
+func TestRandomTreesAreValid(t *testing.T) {
+	seed := Seed(t, 0)
+	for s := seed; s < seed+300; s++ {
+		tr := RandomTree(Rand(s), RandomOptions{Entries: 60, MaxFileSize: 1000})
+		if _, err := tr.Normalize(); err != nil {
+			t.Fatalf("seed %d: %v", s, err)
+		}
+		for p, e := range tr {
+			if len(e.Content) > 1000 {
+				t.Fatalf("seed %d: %s has %d bytes, over MaxFileSize", s, p, len(e.Content))
+			}
+		}
+	}
+}
+
 func TestRelPath(t *testing.T) {
 	for _, c := range []struct{ dir, target, want string }{
 		{"", "a/b", "a/b"},
