@@ -29,8 +29,20 @@ var (
 // contains it (the chunk index says where).
 func (r *Repo) Has(ctx context.Context, kind objects.Kind, id objects.ID) (bool, error) {
 	if kind == objects.KindChunk && r.mode == Bare {
-		_, ok, err := r.lookupChunk(id)
-		return ok, err
+		loc, ok, err := r.lookupChunk(id)
+		if err != nil || !ok {
+			return false, err
+		}
+		// The index is written before the files it names become visible,
+		// and a prune may remove a file before its entries: the chunk is
+		// held only if the file's content is there.
+		if _, err := os.Lstat(r.contentPath(loc.file)); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return false, nil
+			}
+			return false, err
+		}
+		return true, nil
 	}
 	_, err := os.Lstat(r.objectPath(kind, id))
 	if err == nil {

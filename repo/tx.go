@@ -31,7 +31,7 @@ type Tx struct {
 
 	mu      sync.Mutex
 	staged  map[stageKey]struct{}
-	order   []stageKey // staging order: children before parents
+	order   []stageKey             // staging order: children before parents
 	refs    map[string]*objects.ID // nil value: delete
 	chunks  map[objects.ID]chunkLoc
 	partial map[objects.ID]bool // true: mark partial; false: clear the mark
@@ -469,7 +469,17 @@ func (tx *Tx) commit() error {
 			return err
 		}
 		crash.Point("tx.synced")
-		// 2. Move objects into place in the order they were staged: Put
+		// 2. Index the chunks of new bare files before the files become
+		// visible: once a file is visible nothing would index it again, and
+		// its chunks must stay findable. Lookups ignore an entry whose file
+		// a crash kept from appearing.
+		if len(tx.chunks) > 0 {
+			if err := tx.indexChunks(); err != nil {
+				return err
+			}
+			crash.Point("tx.indexed")
+		}
+		// 3. Move objects into place in the order they were staged: Put
 		// refuses a parent before its children, so this is children first,
 		// and a crash between two renames leaves no object without its
 		// children.
@@ -487,42 +497,18 @@ func (tx *Tx) commit() error {
 			}
 			crash.Point("tx.rename")
 		}
-		// 3. Make the renames durable before anything points at them.
+		// 4. Make the renames durable before anything points at them.
 		if err := syncfs(filepath.Join(r.path, "objects")); err != nil {
 			return err
 		}
 		crash.Point("tx.visible")
 	}
-	if len(tx.chunks) > 0 || len(tx.partial) > 0 {
-		db, err := r.index()
-		if err != nil {
+	// 5. Partial marks change only once the objects are visible: a commit
+	// must not lose its mark before its closure is there.
+	if len(tx.partial) > 0 {
+		if err := tx.markPartial(); err != nil {
 			return err
 		}
-		err = db.Update(func(btx *bolt.Tx) error {
-			cb := btx.Bucket(bucketChunks)
-			for id, loc := range tx.chunks {
-				if err := cb.Put(id[:], loc.encode()); err != nil {
-					return err
-				}
-			}
-			pb := btx.Bucket(bucketPartial)
-			for id, mark := range tx.partial {
-				var err error
-				if mark {
-					err = pb.Put(id[:], nil)
-				} else {
-					err = pb.Delete(id[:])
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("update index of %s: %w", r.path, err)
-		}
-		crash.Point("tx.indexed")
 	}
 	names := make([]string, 0, len(tx.refs))
 	for n := range tx.refs {
@@ -534,6 +520,57 @@ func (tx *Tx) commit() error {
 			return err
 		}
 		crash.Point("tx.ref")
+	}
+	return nil
+}
+
+// indexChunks records where the chunks of the transaction's bare files are.
+func (tx *Tx) indexChunks() error {
+	r := tx.r
+	return r.updateIndex(func(btx *bolt.Tx) error {
+		cb := btx.Bucket(bucketChunks)
+		for id, loc := range tx.chunks {
+			// Keep an entry that names a file already there: this
+			// transaction's files are not visible yet.
+			if old, ok := decodeChunkLoc(cb.Get(id[:])); ok {
+				if _, err := os.Lstat(r.contentPath(old.file)); err == nil {
+					continue
+				}
+			}
+			if err := cb.Put(id[:], loc.encode()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// markPartial applies the transaction's MarkPartial and ClearPartial calls.
+func (tx *Tx) markPartial() error {
+	return tx.r.updateIndex(func(btx *bolt.Tx) error {
+		pb := btx.Bucket(bucketPartial)
+		for id, mark := range tx.partial {
+			var err error
+			if mark {
+				err = pb.Put(id[:], nil)
+			} else {
+				err = pb.Delete(id[:])
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (r *Repo) updateIndex(fn func(btx *bolt.Tx) error) error {
+	db, err := r.index()
+	if err != nil {
+		return err
+	}
+	if err := db.Update(fn); err != nil {
+		return fmt.Errorf("update index of %s: %w", r.path, err)
 	}
 	return nil
 }
