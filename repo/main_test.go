@@ -29,6 +29,7 @@ var (
 	_ checkout.Linker = (*repo.Repo)(nil)
 	_ objects.Store   = (*repo.Tx)(nil)
 	_ repo.Progress   = (*countingProgress)(nil)
+	_ objects.Reader  = (*countingReader)(nil)
 )
 
 // binDir holds the arbor binary the crash tests build once.
