@@ -322,8 +322,10 @@ func TestFetchHTTPTrickle(t *testing.T) {
 			var stats FetchStats
 			f := newTestHTTPFetcher(site.URL, &stats)
 			f.MinRate, f.MinRateWindow, f.MaxRetries = 1024, 500*time.Millisecond, retries
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
 			start := time.Now()
-			err := f.Fetch(t.Context(), Request{Path: "a", Length: 1 << 20}, io.Discard)
+			err := f.Fetch(ctx, Request{Path: "a", Length: 1 << 20}, io.Discard)
 			elapsed := time.Since(start)
 			if !errors.Is(err, ErrTooSlow) {
 				t.Fatalf("got %v, want ErrTooSlow", err)
