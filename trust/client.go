@@ -80,7 +80,8 @@ type Client struct {
 
 // OpenClient opens the state that InstallRoot created in stateDir and
 // verifies it (signatures, versions, hashes; not expiry). clock nil means
-// time.Now. OpenClient does no I/O through fetch.
+// time.Now. OpenClient does no I/O through fetch; fetch may be nil for a
+// client that only answers Target offline.
 func OpenClient(stateDir string, fetch FetchFunc, clock func() time.Time) (*Client, error) {
 	if clock == nil {
 		clock = time.Now
@@ -128,6 +129,9 @@ func (c *Client) load() (state, *chain, error) {
 // earlier than the floor minus ClockTolerance, Refresh fails with
 // ErrClockBehind before fetching anything.
 func (c *Client) Refresh(ctx context.Context) error {
+	if c.fetch == nil {
+		return errors.New("refresh: the client has no fetch function")
+	}
 	c.refreshing.Lock()
 	defer c.refreshing.Unlock()
 	unlock, err := lockDir(ctx, c.dir)

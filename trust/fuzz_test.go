@@ -8,11 +8,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 var update = flag.Bool("update", false, "rewrite the seed corpus in testdata/fuzz")
@@ -275,6 +278,45 @@ func FuzzParseKeyFile(f *testing.F) {
 	})
 }
 
+// FuzzTargetCustom: whatever SetTargets accepts as a target name and
+// custom data signs, and the client reads back the same name and the same
+// JSON value.
+func FuzzTargetCustom(f *testing.F) {
+	k, err := newSigningKey(RoleTargets, make([]byte, 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("refs/os/stable", []byte(`{"release":7,"commit":"ab12","packs":[{"id":"x","size":1}]}`))
+	f.Add("a", []byte(`"<&>\u0000\ud800"`))
+	f.Add("a/b", []byte(`{"a":1,"a":2}`))
+	f.Fuzz(func(t *testing.T, name string, custom []byte) {
+		if validTargetName(name) != nil || validCustom(custom) != nil {
+			return
+		}
+		c := json.RawMessage(custom)
+		md := metadata.Targets(t0)
+		md.Signed.Targets[name] = &metadata.TargetFiles{Length: 1, Hashes: metadata.Hashes{"sha256": make([]byte, 32)}, Custom: &c}
+		b, err := signWith(md, []*signingKey{k})
+		if err != nil {
+			t.Fatalf("accepted custom data does not sign: %v", err)
+		}
+		parsed, err := parseTargets(b)
+		if err != nil {
+			t.Fatalf("signed targets do not parse: %v", err)
+		}
+		got, err := targetsOf(parsed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, have any
+		json.Unmarshal(custom, &want)
+		json.Unmarshal(got[name].Custom, &have)
+		if _, ok := got[name]; !ok || !reflect.DeepEqual(want, have) {
+			t.Fatalf("custom %s came back as %s", custom, got[name].Custom)
+		}
+	})
+}
+
 // TestWriteFuzzCorpus rewrites testdata/fuzz from the seeds (go test -run
 // TestWriteFuzzCorpus -update).
 func TestWriteFuzzCorpus(t *testing.T) {
@@ -292,6 +334,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			switch a := a.(type) {
 			case []byte:
 				s += fmt.Sprintf("[]byte(%q)\n", a)
+			case string:
+				s += fmt.Sprintf("string(%q)\n", a)
 			case uint8:
 				s += fmt.Sprintf("byte(%q)\n", a)
 			case bool:
@@ -302,7 +346,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, d := range []string{"FuzzClientRefresh", "FuzzParseRoot", "FuzzDecodeState", "FuzzParseKeyFile"} {
+	for _, d := range []string{"FuzzClientRefresh", "FuzzParseRoot", "FuzzDecodeState", "FuzzParseKeyFile", "FuzzTargetCustom"} {
 		os.RemoveAll(filepath.Join("testdata", "fuzz", d))
 	}
 	for i, s := range refreshSeeds(w) {
@@ -316,4 +360,5 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	k, _ := newSigningKey(RoleTargets, []byte(strings.Repeat("k", 32)))
 	write("FuzzParseKeyFile", 0, k.marshal())
+	write("FuzzTargetCustom", 0, "refs/os/stable", []byte(`{"release":7,"commit":"ab12","packs":[{"id":"x","size":1}]}`))
 }

@@ -101,6 +101,10 @@ func TestSetTargetsValidation(t *testing.T) {
 		"float in custom":   {target("refs/x", "x", `{"a":1.5}`)},
 		"bad custom":        {target("refs/x", "x", `{"a":`)},
 		"two customs":       {target("refs/x", "x", `{} {}`)},
+		"duplicate key":     {target("refs/x", "x", `{"a":{"b":1,"c":[{}],"b":2}}`)},
+		"big number":        {target("refs/x", "x", `[9223372036854775808]`)},
+		"exponent":          {target("refs/x", "x", `1e3`)},
+		"trailing garbage":  {target("refs/x", "x", `{}x`)},
 	}
 	for name, ts := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -117,7 +121,8 @@ func TestSetTargetsValidation(t *testing.T) {
 	// The longest name, integers and nesting in custom data are fine.
 	r.do(p.SetTargets([]Target{
 		target(strings.Repeat("a", MaxTargetNameLength), "x", ""),
-		target("refs/y", "y", `{"a":[1,-2,{"b":"c"}],"d":null,"e":true}`),
+		target("refs/y", "y", `{"a":[1,-2,{"b":"c","a":[]}],"d":null,"e":true,"f":{"a":{}}}`),
+		target("refs/z", "y", `"just a string"`),
 		target("top", "z", ""),
 	}))
 	if got := r.publisher().Targets()["top"].Path(); !strings.HasSuffix(got, ".top") || strings.Contains(got, "/") {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -184,6 +185,9 @@ func targetsOf(md *targetsMD) (map[string]Target, error) {
 		t := Target{Name: name, Length: tf.Length}
 		copy(t.SHA256[:], tf.Hashes[hashSHA256])
 		if tf.Custom != nil {
+			if err := checkJSON(*tf.Custom); err != nil {
+				return nil, badf("target %q: custom data: %v", name, err)
+			}
 			t.Custom = slices.Clone(*tf.Custom)
 		}
 		ts[name] = t
@@ -261,42 +265,80 @@ func metaFor(version int64, data []byte) *metadata.MetaFiles {
 	}
 }
 
-// validCustom checks that custom target data is JSON that canonical JSON
-// can encode: integers only, no floats.
+// validCustom checks custom target data: one JSON value that canonical
+// JSON encodes as it reads, so that every JSON parser sees what was signed:
+// numbers are integers (canonical JSON has no floats), and no object has a
+// key twice (parsers differ on which one wins).
 func validCustom(raw json.RawMessage) error {
 	if raw == nil {
 		return nil
 	}
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
+	if err := checkJSON(raw); err != nil {
 		return fmt.Errorf("custom data: %w", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("custom data: more than one JSON value")
+	return nil
+}
+
+func checkJSON(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	// One frame per open object (keys seen so far) or array (keys nil).
+	type frame struct {
+		keys    map[string]bool
+		wantKey bool
 	}
-	var walk func(any) error
-	walk = func(v any) error {
-		switch v := v.(type) {
-		case json.Number:
-			if _, err := v.Int64(); err != nil {
-				return fmt.Errorf("custom data: number %s is not an int64 (canonical JSON has no floats)", v)
-			}
-		case []any:
-			for _, e := range v {
-				if err := walk(e); err != nil {
-					return err
-				}
-			}
-		case map[string]any:
-			for _, e := range v {
-				if err := walk(e); err != nil {
-					return err
-				}
-			}
+	var stack []frame
+	valueEnded := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
 		}
-		return nil
 	}
-	return walk(v)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			if tok == json.Delim('}') {
+				stack = stack[:n-1]
+				valueEnded()
+			} else {
+				k, _ := tok.(string) // the decoder allows only strings here
+				if stack[n-1].keys[k] {
+					return fmt.Errorf("key %q appears twice", k)
+				}
+				stack[n-1].keys[k] = true
+				stack[n-1].wantKey = false
+				continue
+			}
+		} else {
+			switch tok := tok.(type) {
+			case json.Delim:
+				switch tok {
+				case '{':
+					stack = append(stack, frame{keys: map[string]bool{}, wantKey: true})
+					continue
+				case '[':
+					stack = append(stack, frame{})
+					continue
+				default: // ']'; '}' never comes where a value may
+					stack = stack[:len(stack)-1]
+				}
+			case json.Number:
+				if _, err := tok.Int64(); err != nil {
+					return fmt.Errorf("number %s is not an int64 (canonical JSON has no floats)", tok)
+				}
+			}
+			valueEnded()
+		}
+		if len(stack) == 0 {
+			if _, err := dec.Token(); err != io.EOF {
+				return errors.New("more than one JSON value")
+			}
+			return nil
+		}
+	}
 }
