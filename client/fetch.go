@@ -144,9 +144,13 @@ func (r Request) validate() error {
 	return nil
 }
 
-// fetchCtxErr returns the error to report once ctx is done.
+// fetchCtxErr returns the error to report once ctx is done: it matches
+// ctx.Err(), and the cause ctx was cancelled with, if any.
 func fetchCtxErr(ctx context.Context, req Request) error {
-	return fmt.Errorf("fetch %s: %w", req, context.Cause(ctx))
+	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+		return fmt.Errorf("fetch %s: %w: %w", req, ctx.Err(), cause)
+	}
+	return fmt.Errorf("fetch %s: %w", req, ctx.Err())
 }
 
 // fetchCountingWriter counts the bytes w accepted and remembers w's error, so
