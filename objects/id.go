@@ -112,6 +112,24 @@ func (k Kind) String() string {
 // Valid reports whether k is one of the five kinds.
 func (k Kind) Valid() bool { return k >= KindChunk && k <= KindCommit }
 
+// MarshalText implements encoding.TextMarshaler: the kind's name.
+func (k Kind) MarshalText() ([]byte, error) {
+	if !k.Valid() {
+		return nil, fmt.Errorf("invalid object kind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *Kind) UnmarshalText(b []byte) error {
+	v, err := ParseKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
 // ParseKind parses a kind's name.
 func ParseKind(s string) (Kind, error) {
 	for _, k := range Kinds {

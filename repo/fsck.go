@@ -76,6 +76,12 @@ type Problem struct {
 
 func (p Problem) String() string {
 	s := fmt.Sprintf("%s %s: %s", p.Kind, p.ID, p.Problem)
+	if strings.HasPrefix(p.Problem, p.Kind.String()+" "+p.ID.String()) || strings.HasPrefix(p.Problem, p.Kind.String()+" "+p.ID.Short()) {
+		s = p.Problem // the error names the object already
+	}
+	if p.Kind == 0 {
+		s = p.Problem
+	}
 	if p.Where != "" {
 		s += " (reached from " + p.Where + ")"
 	}

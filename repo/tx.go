@@ -326,7 +326,11 @@ func (tx *Tx) stage(kind objects.Kind, id objects.ID, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644) // objects are not secret; readers need not be root
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return fmt.Errorf("stage %s %s: %w", kind, id.Short(), err)
