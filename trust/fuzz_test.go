@@ -231,6 +231,29 @@ func FuzzParseRoot(f *testing.F) {
 	})
 }
 
+// FuzzParseMetadata: the structural checks of each role never panic, even
+// where go-tuf's decoders would.
+func FuzzParseMetadata(f *testing.F) {
+	w := theWorld(f)
+	for i, name := range []string{RootVersionFile(2), w.names[0], w.names[1], w.names[2]} {
+		f.Add(uint8(i), w.v2.get(name))
+	}
+	f.Add(uint8(3), []byte(`{"signed":{"_type":"targets","targets":{"x":null}},"signatures":[]}`))
+	f.Add(uint8(0), []byte(`{"signed":{"_type":"root","roles":{"root":null}},"signatures":[]}`))
+	f.Fuzz(func(t *testing.T, role uint8, data []byte) {
+		switch role % 4 {
+		case 0:
+			parseRoot(data)
+		case 1:
+			parseTimestamp(data)
+		case 2:
+			parseSnapshot(data)
+		case 3:
+			parseTargets(data)
+		}
+	})
+}
+
 // FuzzDecodeState: state.json decodes only in canonical form, and verifying
 // whatever decodes never panics.
 func FuzzDecodeState(f *testing.F) {
@@ -346,7 +369,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, d := range []string{"FuzzClientRefresh", "FuzzParseRoot", "FuzzDecodeState", "FuzzParseKeyFile", "FuzzTargetCustom"} {
+	for _, d := range []string{"FuzzClientRefresh", "FuzzParseRoot", "FuzzDecodeState", "FuzzParseKeyFile", "FuzzTargetCustom", "FuzzParseMetadata"} {
 		os.RemoveAll(filepath.Join("testdata", "fuzz", d))
 	}
 	for i, s := range refreshSeeds(w) {
@@ -358,6 +381,10 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	for i, b := range [][]byte{w.coldState, w.warmState} {
 		write("FuzzDecodeState", i, b)
 	}
+	for i, name := range []string{RootVersionFile(2), w.names[0], w.names[1], w.names[2]} {
+		write("FuzzParseMetadata", i, uint8(i), w.v2.get(name))
+	}
+	write("FuzzParseMetadata", 4, uint8(3), []byte(`{"signed":{"_type":"targets","targets":{"x":null}},"signatures":[]}`))
 	k, _ := newSigningKey(RoleTargets, []byte(strings.Repeat("k", 32)))
 	write("FuzzParseKeyFile", 0, k.marshal())
 	write("FuzzTargetCustom", 0, "refs/os/stable", []byte(`{"release":7,"commit":"ab12","packs":[{"id":"x","size":1}]}`))

@@ -543,9 +543,6 @@ func (p *Publisher) build(pl plan) ([]File, *chain, error) {
 		raw.Timestamp = b
 		files = append(files, File{TimestampFile, b})
 	}
-	if raw.Timestamp == nil {
-		return files, &chain{root: root, raw: raw}, nil
-	}
 	next, err := verifyChain(raw, time.Time{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("verify new metadata: %w", err)

@@ -32,10 +32,29 @@ const (
 	targetsMetaName  = "targets.json"
 )
 
-func parseRoot(data []byte) (*rootMD, error) {
-	md, err := (&rootMD{}).FromBytes(data)
+// fromBytes decodes metadata. go-tuf's decoders dereference JSON null in
+// places (a null target panics in TargetsType.UnmarshalJSON, v2.4.2); a
+// panic while decoding bytes means the bytes are malformed, and decoding
+// touches nothing else, so it is recovered into ErrBadMetadata. Once bytes
+// decode here, go-tuf's own decoding of them inside trustedmetadata cannot
+// panic either.
+func fromBytes[T metadata.Roles](role string, data []byte) (md *metadata.Metadata[T], err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			md, err = nil, badf("%s: malformed (the decoder panicked: %v)", role, r)
+		}
+	}()
+	md, err = (&metadata.Metadata[T]{}).FromBytes(data)
 	if err != nil {
-		return nil, classify("root", err)
+		return nil, classify(role, err)
+	}
+	return md, nil
+}
+
+func parseRoot(data []byte) (*rootMD, error) {
+	md, err := fromBytes[metadata.RootType]("root", data)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkRoot(&md.Signed); err != nil {
 		return nil, err
@@ -91,9 +110,9 @@ func checkRoot(r *metadata.RootType) error {
 }
 
 func parseTimestamp(data []byte) (*timestampMD, error) {
-	md, err := (&timestampMD{}).FromBytes(data)
+	md, err := fromBytes[metadata.TimestampType]("timestamp", data)
 	if err != nil {
-		return nil, classify("timestamp", err)
+		return nil, err
 	}
 	if md.Signed.Version < 1 {
 		return nil, badf("timestamp version %d", md.Signed.Version)
@@ -105,9 +124,9 @@ func parseTimestamp(data []byte) (*timestampMD, error) {
 }
 
 func parseSnapshot(data []byte) (*snapshotMD, error) {
-	md, err := (&snapshotMD{}).FromBytes(data)
+	md, err := fromBytes[metadata.SnapshotType]("snapshot", data)
 	if err != nil {
-		return nil, classify("snapshot", err)
+		return nil, err
 	}
 	if md.Signed.Version < 1 {
 		return nil, badf("snapshot version %d", md.Signed.Version)
@@ -131,7 +150,10 @@ func checkMeta(role string, meta map[string]*metadata.MetaFiles, name string) er
 	if m.Length < 1 {
 		return badf("%s meta: %s has no length", role, name)
 	}
-	return checkHashes(m.Hashes)
+	if err := checkHashes(m.Hashes); err != nil {
+		return fmt.Errorf("%s meta: %s: %w", role, name, err)
+	}
+	return nil
 }
 
 // checkHashes requires a SHA-256 hash and allows only hashes go-tuf checks.
@@ -150,9 +172,9 @@ func checkHashes(h metadata.Hashes) error {
 const hashSHA256 = "sha256"
 
 func parseTargets(data []byte) (*targetsMD, error) {
-	md, err := (&targetsMD{}).FromBytes(data)
+	md, err := fromBytes[metadata.TargetsType]("targets", data)
 	if err != nil {
-		return nil, classify("targets", err)
+		return nil, err
 	}
 	if md.Signed.Version < 1 {
 		return nil, badf("targets version %d", md.Signed.Version)
@@ -237,11 +259,18 @@ func verifyChain(raw rawChain, ref time.Time) (*chain, error) {
 	if c.timestamp, err = tm.UpdateTimestamp(raw.Timestamp); err != nil {
 		return nil, classify("timestamp", err)
 	}
+	// Lengths and hashes first: they pin the bytes before anything decodes them.
+	if err := c.timestamp.Signed.Meta[snapshotMetaName].VerifyLengthHashes(raw.Snapshot); err != nil {
+		return nil, classify("snapshot", err)
+	}
 	if _, err := parseSnapshot(raw.Snapshot); err != nil {
 		return nil, err
 	}
 	if c.snapshot, err = tm.UpdateSnapshot(raw.Snapshot, false); err != nil {
 		return nil, classify("snapshot", err)
+	}
+	if err := c.snapshot.Signed.Meta[targetsMetaName].VerifyLengthHashes(raw.Targets); err != nil {
+		return nil, classify("targets", err)
 	}
 	if _, err := parseTargets(raw.Targets); err != nil {
 		return nil, err
