@@ -207,6 +207,13 @@ type dirNode struct {
 
 func where(rel string) string { return "/" + rel }
 
+func join(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
+
 // dir writes the entries of n (already created, empty, open) and then
 // finishes it. It hands subdirectories to idle workers or goes down into
 // them itself.
@@ -233,22 +240,19 @@ func (c *checkouter) dir(n *dirNode, tree, meta objects.ID) {
 		if c.ctx.Err() != nil {
 			return
 		}
-		p := e.Name
-		if n.rel != "" {
-			p = n.rel + "/" + e.Name
-		}
 		if !objects.ValidName(e.Name) { // the decoder refuses these; be sure anyway
 			c.fail(fmt.Errorf("%s: %w", where(n.rel), &objects.InvalidError{Kind: objects.KindDirTree,
 				Reason: fmt.Sprintf("invalid entry name %q", e.Name)}))
 			return
 		}
 		if !e.IsDir() {
-			if err := c.file(n.fd, p, e.Name, e.File); err != nil {
-				c.fail(fmt.Errorf("%s: %w", where(p), err))
+			if err := c.file(n.fd, n.rel, e.Name, e.File); err != nil {
+				c.fail(fmt.Errorf("%s: %w", where(join(n.rel, e.Name)), err))
 				return
 			}
 			continue
 		}
+		p := join(n.rel, e.Name)
 		if err := unix.Mkdirat(n.fd, e.Name, 0o700); err != nil {
 			c.fail(fmt.Errorf("%s: mkdir: %w", where(p), err))
 			return
@@ -355,10 +359,10 @@ func (c *checkouter) xattrErr(where string, err error) error {
 	return err
 }
 
-// file writes one file or symlink: a hard link when the store can give one,
-// else a copy. Errors name neither the path nor the object; the caller adds
-// the path.
-func (c *checkouter) file(dirfd int, p, name string, id objects.ID) error {
+// file writes one file or symlink, name in the directory rel (open as
+// dirfd): a hard link when the store can give one, else a copy. Errors do
+// not name the path; the caller adds it.
+func (c *checkouter) file(dirfd int, rel, name string, id objects.ID) error {
 	if c.linker != nil && !c.noLinks.Load() {
 		if src, ok := c.linker.LocalPath(id); ok {
 			err := c.link(src, dirfd, name)
@@ -372,7 +376,7 @@ func (c *checkouter) file(dirfd int, p, name string, id objects.ID) error {
 					c.warn("exdev", "the repository is on another filesystem: copying files instead of hard-linking")
 				}
 			case errors.Is(err, unix.EMLINK):
-				c.warn("emlink", fmt.Sprintf("a repository file has the most hard links its filesystem allows: copying it (first at %s)", where(p)))
+				c.warn("emlink", fmt.Sprintf("a repository file has the most hard links its filesystem allows: copying it (first at %s)", where(join(rel, name))))
 			default:
 				return fmt.Errorf("hard link from repository: %w", err)
 			}
@@ -386,9 +390,9 @@ func (c *checkouter) file(dirfd int, p, name string, id objects.ID) error {
 		return err
 	}
 	if f.IsSymlink() {
-		return c.symlink(dirfd, p, name, f)
+		return c.symlink(dirfd, join(rel, name), name, f)
 	}
-	return c.copyFile(dirfd, p, name, f)
+	return c.copyFile(dirfd, join(rel, name), name, f)
 }
 
 // link hard-links src to name in dirfd, relative to a cached descriptor of
