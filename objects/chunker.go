@@ -61,8 +61,8 @@ func masks(avg int) (small, large uint64) {
 	return small, large
 }
 
-// Cut returns the length of the first chunk of data. data holds the rest of
-// the content or at least Max bytes of it; atEOF says whether it is the rest.
+// cut returns the length of the first chunk of data. data holds the rest of
+// the content, or at least max bytes of it: a chunk never needs more.
 func (c Chunker) cut(data []byte, min, avg, max int, small, large uint64) int {
 	n := len(data)
 	if n <= min {
@@ -75,18 +75,21 @@ func (c Chunker) cut(data []byte, min, avg, max int, small, large uint64) int {
 	if normal > n {
 		normal = n
 	}
+	// The loops index the re-sliced data with a range the compiler can see,
+	// so that the hot loop has no bounds checks; gear is indexed by a byte.
 	var h uint64
-	i := min
-	for ; i < normal; i++ {
-		h = (h << 1) + gear[data[i]]
+	d := data[min:normal]
+	for i, b := range d {
+		h = (h << 1) + gear[b]
 		if h&small == 0 {
-			return i + 1
+			return min + i + 1
 		}
 	}
-	for ; i < n; i++ {
-		h = (h << 1) + gear[data[i]]
+	d = data[normal:n]
+	for i, b := range d {
+		h = (h << 1) + gear[b]
 		if h&large == 0 {
-			return i + 1
+			return normal + i + 1
 		}
 	}
 	return n
@@ -94,6 +97,8 @@ func (c Chunker) cut(data []byte, min, avg, max int, small, large uint64) int {
 
 // Split reads r to EOF and calls fn with each chunk in order. The slice
 // passed to fn is valid only during the call. An empty input gives no chunks.
+// Split returns the first error from r (other than io.EOF) or from fn, and
+// io.ErrNoProgress if r returns no data and no error 100 times in a row.
 func (c Chunker) Split(r io.Reader, fn func(chunk []byte) error) error {
 	min, avg, max, err := c.sizes()
 	if err != nil {
@@ -109,13 +114,19 @@ func (c Chunker) Split(r io.Reader, fn func(chunk []byte) error) error {
 			copy(buf, buf[start:end])
 			end -= start
 			start = 0
-			for end < len(buf) && !eof {
+			for empty := 0; end < len(buf) && !eof; {
 				n, err := r.Read(buf[end:])
 				end += n
 				if errors.Is(err, io.EOF) {
 					eof = true
 				} else if err != nil {
 					return err
+				}
+				// A reader that keeps returning nothing would spin here.
+				if n > 0 {
+					empty = 0
+				} else if empty++; empty >= 100 {
+					return io.ErrNoProgress
 				}
 			}
 		}

@@ -139,13 +139,9 @@ func (c *Commit) Encode() ([]byte, error) {
 	for k, v := range c.Metadata {
 		md[k] = v
 	}
-	b, err := encMode.Marshal(commitWire{Kind: uint8(KindCommit), Version: FormatVersion,
+	return encode(KindCommit, commitWire{Kind: uint8(KindCommit), Version: FormatVersion,
 		Tree: c.Tree, Meta: c.Meta, Parent: c.Parent, Timestamp: c.Timestamp,
 		Subject: c.Subject, Body: c.Body, Metadata: md})
-	if err == nil && len(b) > KindCommit.MaxSize() {
-		return nil, invalidf(KindCommit, "encodes to %d bytes, over the limit", len(b))
-	}
-	return b, err
 }
 
 // DecodeCommit decodes a commit object, refusing anything Encode would not write.
@@ -201,7 +197,7 @@ func (m Metadata) Keys() []string {
 	return keys
 }
 
-// String formats a metadata value for display.
+// FormatMetaValue formats a metadata value for display: byte strings in hex.
 func FormatMetaValue(v any) string {
 	switch v := v.(type) {
 	case []byte:

@@ -102,11 +102,7 @@ func (t *DirTree) Encode() ([]byte, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	b, err := encMode.Marshal(dirTreeWire{Kind: uint8(KindDirTree), Version: FormatVersion, Entries: t.Entries})
-	if err == nil && len(b) > KindDirTree.MaxSize() {
-		return nil, invalidf(KindDirTree, "%d entries encode to %d bytes, over the limit", len(t.Entries), len(b))
-	}
-	return b, err
+	return encode(KindDirTree, dirTreeWire{Kind: uint8(KindDirTree), Version: FormatVersion, Entries: t.Entries})
 }
 
 // DecodeDirTree decodes a dirtree object, refusing anything Encode would not write.
@@ -114,7 +110,7 @@ func DecodeDirTree(b []byte) (*DirTree, error) {
 	var w dirTreeWire
 	var t *DirTree
 	err := decodeCanonical(KindDirTree, b, &w, func() ([]byte, error) {
-		t = &DirTree{Entries: w.Entries}
+		t = &DirTree{Entries: nilIfEmpty(w.Entries)}
 		return t.Encode()
 	})
 	if err != nil {

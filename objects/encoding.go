@@ -2,6 +2,8 @@ package objects
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"reflect"
 	"unicode/utf8"
 
@@ -60,6 +62,19 @@ type header struct {
 	Version uint8
 }
 
+// encode marshals the wire form of an object of kind k and enforces the
+// kind's size cap, so that Encode never writes what a decoder would refuse.
+func encode(k Kind, wire any) ([]byte, error) {
+	b, err := encMode.Marshal(wire)
+	if err != nil {
+		return nil, invalidf(k, "%v", err)
+	}
+	if len(b) > k.MaxSize() {
+		return nil, invalidf(k, "encodes to %d bytes, over the %d byte limit", len(b), k.MaxSize())
+	}
+	return b, nil
+}
+
 // decodeCanonical decodes b into v (a pointer to a toarray struct whose first
 // two fields are kind and version), then re-encodes v and requires the exact
 // same bytes, so that every object has exactly one encoding.
@@ -76,22 +91,52 @@ func decodeCanonical(k Kind, b []byte, v any, reencode func() ([]byte, error)) e
 	}
 	var kind, version uint64
 	if err := decMode.Unmarshal(raw[0], &kind); err != nil || kind != uint64(k) {
-		return invalidf(k, "wrong kind tag %s", raw[0])
+		return invalidf(k, "wrong kind tag (CBOR %s)", snippet(raw[0]))
 	}
 	if err := decMode.Unmarshal(raw[1], &version); err != nil || version != FormatVersion {
-		return invalidf(k, "unsupported format version %s", raw[1])
+		return invalidf(k, "unsupported format version (CBOR %s)", snippet(raw[1]))
 	}
 	if err := decMode.Unmarshal(b, v); err != nil {
 		return invalidf(k, "%v", err)
 	}
 	again, err := reencode()
 	if err != nil {
+		if !errors.Is(err, ErrInvalid) {
+			err = invalidf(k, "%v", err)
+		}
 		return err
 	}
 	if !bytes.Equal(again, b) {
 		return invalidf(k, "not in canonical encoding")
 	}
 	return nil
+}
+
+// snippet formats the start of some CBOR for an error message.
+func snippet(b []byte) string {
+	if len(b) > 16 {
+		return fmt.Sprintf("%x...", b[:16])
+	}
+	return fmt.Sprintf("%x", b)
+}
+
+// nilIfEmpty returns nil for an empty slice, so that decoded values use nil
+// for "none" as the Go values that were encoded usually do (the encoding
+// does not tell nil from empty).
+func nilIfEmpty[S ~[]E, E any](s S) S {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// decodedXattrs normalises decoded xattrs: nil for none, and a nil Value for
+// an empty one.
+func decodedXattrs(xs []Xattr) []Xattr {
+	for i := range xs {
+		xs[i].Value = nilIfEmpty(xs[i].Value)
+	}
+	return nilIfEmpty(xs)
 }
 
 // Xattr is one extended attribute. Within an object, xattrs are sorted by name.

@@ -3,6 +3,7 @@ package objects
 import (
 	"io/fs"
 	"strings"
+	"unicode/utf8"
 )
 
 // Unix file type bits as stored in a mode (st_mode).
@@ -68,6 +69,9 @@ func (f *File) Validate() error {
 			return invalidf(KindFile, "regular file with a symlink target")
 		}
 		for _, c := range f.Chunks {
+			if c.ID.IsZero() {
+				return invalidf(KindFile, "chunk with a zero ID")
+			}
 			if c.Size == 0 || c.Size > MaxChunkSize {
 				return invalidf(KindFile, "chunk %s has size %d", c.ID.Short(), c.Size)
 			}
@@ -79,7 +83,7 @@ func (f *File) Validate() error {
 		if len(f.Chunks) != 0 {
 			return invalidf(KindFile, "symlink with content chunks")
 		}
-		if f.Target == "" || len(f.Target) > MaxTargetLen || strings.IndexByte(f.Target, 0) >= 0 {
+		if f.Target == "" || len(f.Target) > MaxTargetLen || strings.IndexByte(f.Target, 0) >= 0 || !utf8.ValidString(f.Target) {
 			return invalidf(KindFile, "invalid symlink target %q", f.Target)
 		}
 	default:
@@ -96,7 +100,7 @@ func (f *File) Encode() ([]byte, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	return encMode.Marshal(fileWire{Kind: uint8(KindFile), Version: FormatVersion,
+	return encode(KindFile, fileWire{Kind: uint8(KindFile), Version: FormatVersion,
 		Mode: f.Mode, UID: f.UID, GID: f.GID, Xattrs: f.Xattrs, Chunks: f.Chunks, Target: f.Target})
 }
 
@@ -105,7 +109,7 @@ func DecodeFile(b []byte) (*File, error) {
 	var w fileWire
 	var f *File
 	err := decodeCanonical(KindFile, b, &w, func() ([]byte, error) {
-		f = &File{Mode: w.Mode, UID: w.UID, GID: w.GID, Xattrs: w.Xattrs, Chunks: w.Chunks, Target: w.Target}
+		f = &File{Mode: w.Mode, UID: w.UID, GID: w.GID, Xattrs: decodedXattrs(w.Xattrs), Chunks: nilIfEmpty(w.Chunks), Target: w.Target}
 		return f.Encode()
 	})
 	if err != nil {
@@ -145,7 +149,7 @@ func (m *DirMeta) Encode() ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	return encMode.Marshal(dirMetaWire{Kind: uint8(KindDirMeta), Version: FormatVersion,
+	return encode(KindDirMeta, dirMetaWire{Kind: uint8(KindDirMeta), Version: FormatVersion,
 		Mode: m.Mode, UID: m.UID, GID: m.GID, Xattrs: m.Xattrs})
 }
 
@@ -154,7 +158,7 @@ func DecodeDirMeta(b []byte) (*DirMeta, error) {
 	var w dirMetaWire
 	var m *DirMeta
 	err := decodeCanonical(KindDirMeta, b, &w, func() ([]byte, error) {
-		m = &DirMeta{Mode: w.Mode, UID: w.UID, GID: w.GID, Xattrs: w.Xattrs}
+		m = &DirMeta{Mode: w.Mode, UID: w.UID, GID: w.GID, Xattrs: decodedXattrs(w.Xattrs)}
 		return m.Encode()
 	})
 	if err != nil {

@@ -60,7 +60,10 @@ func (v *verifier) Read(p []byte) (int, error) {
 	if v.err != nil {
 		return 0, v.err
 	}
-	if int64(len(p)) > v.left+1 {
+	// Ask for at most one byte past the limit: enough to see that the
+	// object is too long. (Written so that a limit near MaxInt64 cannot
+	// overflow.)
+	if int64(len(p))-1 > v.left {
 		p = p[:v.left+1]
 	}
 	n, err := v.r.Read(p)
@@ -144,7 +147,12 @@ func wrapDecode[T any](v T, err error) func(Kind, ID) (T, error) {
 }
 
 // OpenContent returns a reader of a regular file's content: its chunks in
-// order, each verified against its ID and size.
+// order, each verified against its ID and size. A chunk that is missing
+// fails the read with an error matching ErrNotFound; one whose bytes do not
+// hash to its ID, or whose length differs from the size in f's chunk list,
+// with an error matching ErrCorrupt (bytes of that chunk may already have
+// been returned: a caller must not use the content unless it reads to EOF).
+// The context is checked before each chunk is opened.
 func OpenContent(ctx context.Context, r Reader, f *File) io.ReadCloser {
 	return &contentReader{ctx: ctx, r: r, chunks: f.Chunks}
 }
@@ -159,10 +167,18 @@ type contentReader struct {
 }
 
 func (c *contentReader) Read(p []byte) (int, error) {
+	if len(p) == 0 && c.err == nil {
+		// An empty read would make no progress in the loop below.
+		return 0, nil
+	}
 	for c.err == nil {
 		if c.cur == nil {
 			if len(c.chunks) == 0 {
 				c.err = io.EOF
+				break
+			}
+			if err := c.ctx.Err(); err != nil {
+				c.err = err
 				break
 			}
 			ch := c.chunks[0]

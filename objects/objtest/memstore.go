@@ -78,10 +78,14 @@ func (s *MemStore) Len() int {
 	return len(s.m)
 }
 
-// Corrupt replaces an object's bytes, for tests of corruption handling.
+// Corrupt replaces an object's bytes, or stores bytes under an ID they do
+// not hash to, for tests of corruption handling.
 func (s *MemStore) Corrupt(kind objects.Kind, id objects.ID, b []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[key][]byte)
+	}
 	s.m[key{kind, id}] = b
 }
 
