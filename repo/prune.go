@@ -10,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/arbor-ota/arbor/internal/crash"
 	"github.com/arbor-ota/arbor/objects"
 )
 
@@ -89,10 +90,8 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 		}
 		all = deletionOrder(ctx, r, all, keep)
 		var gone, kept []objects.ID // bare files removed and kept, for the chunk index
+		var remove []storedObject
 		for _, o := range all {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
 			if keep.Seen(o.kind, o.id) {
 				stats.Kept++
 				if o.kind == objects.KindFile && !o.content && r.mode == Bare {
@@ -102,21 +101,34 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 			}
 			stats.Objects++
 			stats.Bytes += o.size
-			if opts.DryRun {
-				continue
+			if o.kind == objects.KindFile && !o.content && r.mode == Bare {
+				gone = append(gone, o.id)
+			}
+			remove = append(remove, o)
+		}
+		if opts.DryRun {
+			return nil
+		}
+		// Point the chunk index away from the files that go before any of
+		// them goes: a crash halfway must not leave entries naming removed
+		// files while kept files hold the same chunks.
+		if len(gone) > 0 {
+			if err := r.dropChunkIndex(ctx, gone, kept); err != nil {
+				return err
+			}
+		}
+		for _, o := range remove {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 			p := r.objectPath(o.kind, o.id)
 			if o.content {
 				p = r.contentPath(o.id)
-			} else if o.kind == objects.KindFile && r.mode == Bare {
-				gone = append(gone, o.id)
 			}
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("prune %s: %w", p, err)
 			}
-		}
-		if len(gone) > 0 {
-			return r.dropChunkIndex(ctx, gone, kept)
+			crash.Point("prune.removed")
 		}
 		return nil
 	})
