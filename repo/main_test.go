@@ -67,7 +67,7 @@ func arborBinary(t *testing.T) string {
 			return
 		}
 		p := filepath.Join(binDir, "arbor")
-		cmd := exec.Command(goBin, "build", "-o", p, "../cmd/arbor")
+		cmd := exec.Command(goBin, "build", "-buildvcs=false", "-o", p, "../cmd/arbor")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ../cmd/arbor: %v\n%s", err, out)
 			return
