@@ -217,7 +217,6 @@ func (s *crashScenario) crashAt(t *testing.T, point string) {
 		t.Fatalf("commit after the crash made %s, an uninterrupted commit makes %s", id.Short(), s.new.Short())
 	}
 	checkFsckClean(t, r, "after the next commit")
-	checkVisibleClosed(t, r)
 	s.checkCommit(t, r, id, s.want)
 	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) > 0 {
 		t.Errorf("tmp/ holds %d entries after the next commit", len(ents))
@@ -237,8 +236,9 @@ func checkFsckClean(t *testing.T, r *repo.Repo, when string) {
 
 // checkCommit walks the commit's closure (every object must be there and
 // sound, chunks readable, through the chunk index in a bare repository)
-// and checks it out, copying and, from a bare repository, hard-linking; if
-// want is set the checkouts must equal it.
+// and checks it out, copying (which reads every chunk; fsck has checked
+// what a hard-linking checkout would link); if want is set the checkout
+// must equal it.
 func (s *crashScenario) checkCommit(t *testing.T, r *repo.Repo, id objects.ID, want repotest.Tree) {
 	t.Helper()
 	ctx := t.Context()
@@ -257,15 +257,13 @@ func (s *crashScenario) checkCommit(t *testing.T, r *repo.Repo, id objects.ID, w
 			t.Errorf("chunk %s of %s: %v", c.Short(), id.Short(), err)
 		}
 	}
-	for _, cp := range []bool{true, false} {
-		dir := filepath.Join(t.TempDir(), "co")
-		if _, err := checkout.Commit(ctx, r, id, dir, checkout.Options{Copy: cp}); err != nil {
-			t.Fatalf("checkout %s (copy %v): %v", id.Short(), cp, err)
-		}
-		if want != nil {
-			if d := repotest.Compare(want, repotest.Scan(t, dir)); len(d) > 0 {
-				t.Errorf("checkout %s (copy %v) differs:\n  %s", id.Short(), cp, strings.Join(d, "\n  "))
-			}
+	dir := filepath.Join(t.TempDir(), "co")
+	if _, err := checkout.Commit(ctx, r, id, dir, checkout.Options{Copy: true}); err != nil {
+		t.Fatalf("checkout %s: %v", id.Short(), err)
+	}
+	if want != nil {
+		if d := repotest.Compare(want, repotest.Scan(t, dir)); len(d) > 0 {
+			t.Errorf("checkout %s differs:\n  %s", id.Short(), strings.Join(d, "\n  "))
 		}
 	}
 }
