@@ -161,6 +161,20 @@ var commonDamages = []damage{
 		func(f *fsckFixture) objects.ID { return f.deepFile }, true},
 	{"delete the commit", func(t *testing.T, f *fsckFixture) { remove(t, f.path(objects.KindCommit, f.commit)) },
 		func(f *fsckFixture) objects.ID { return f.commit }, true},
+	{"an object that hashes right but does not decode", func(t *testing.T, f *fsckFixture) {
+		os.WriteFile(f.path(objects.KindDirTree, objects.Sum([]byte("not cbor"))), []byte("not cbor"), 0o644)
+	}, func(f *fsckFixture) objects.ID { return objects.Sum([]byte("not cbor")) }, false},
+	{"a commit that hashes right but is not canonical", func(t *testing.T, f *fsckFixture) {
+		b, err := os.ReadFile(f.path(objects.KindCommit, f.commit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, 0) // trailing bytes: no longer the one encoding of anything
+		os.WriteFile(f.path(objects.KindCommit, objects.Sum(b)), b, 0o644)
+	}, func(f *fsckFixture) objects.ID {
+		b, _ := os.ReadFile(f.path(objects.KindCommit, f.commit))
+		return objects.Sum(append(b, 0))
+	}, false},
 	{"a partial commit under a ref", func(t *testing.T, f *fsckFixture) {
 		if err := f.r.Update(t.Context(), func(tx *repo.Tx) error { tx.MarkPartial(f.commit); return nil }); err != nil {
 			t.Fatal(err)
