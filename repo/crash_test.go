@@ -27,7 +27,12 @@ var crashAll = flag.Bool("crash.all", false, "crash at every rename of a commit,
 func arbor(t *testing.T, env []string, dir string, args ...string) (string, *os.ProcessState, error) {
 	t.Helper()
 	cmd := exec.Command(arborBinary(t), append([]string{"--repo", dir}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ARBOR_CRASH_AT=") && !strings.HasPrefix(kv, "ARBOR_REPO=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
