@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -28,15 +27,15 @@ type Linker interface {
 }
 
 // Options controls a checkout. The zero value hard-links when it can, sets
-// owners, and uses a worker per CPU.
+// owners, and uses DefaultWorkers workers.
 type Options struct {
 	// Copy writes copies even when the store could give hard links.
 	Copy bool
 	// NoOwners leaves owners as the current user (needed when not root);
 	// extended attributes the kernel then refuses are skipped with a warning.
 	NoOwners bool
-	// Workers is how many directories are written at once; zero means the
-	// number of CPUs (at least 2).
+	// Workers is how many directories are written at once; zero means
+	// DefaultWorkers().
 	Workers int
 	// Warn receives warnings (xattrs the filesystem refused, copies instead
 	// of hard links), each kind once. Nil discards them. Calls never overlap.
@@ -45,6 +44,12 @@ type Options struct {
 	// bytes copied (0 for a hard link). Calls never overlap.
 	Progress func(files int64, bytes int64)
 }
+
+// DefaultWorkers is the number of workers when Options.Workers is zero:
+// twice the CPUs Go may use, between 2 and 8. A checkout is mostly system
+// calls, some of which wait (a directory block, the journal), so a few more
+// workers than CPUs keep the CPUs busy.
+func DefaultWorkers() int { return min(max(2*runtime.GOMAXPROCS(0), 2), 8) }
 
 // Stats counts what a checkout wrote.
 type Stats struct {
@@ -104,14 +109,7 @@ type checkouter struct {
 
 	metaMu sync.Mutex
 	metas  map[objects.ID]*objects.DirMeta
-
-	srcMu   sync.RWMutex
-	srcDirs map[string]int // descriptors (O_PATH) of directories holding link sources
 }
-
-// maxSrcDirs bounds the cache of link source directories (a bare repository
-// has 256).
-const maxSrcDirs = 1024
 
 func checkoutTree(ctx context.Context, src objects.Reader, tree, meta objects.ID, dir string, opts Options, linkat linkFunc) (Stats, error) {
 	rootfd, err := openTarget(dir)
@@ -120,17 +118,16 @@ func checkoutTree(ctx context.Context, src objects.Reader, tree, meta objects.ID
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = max(runtime.GOMAXPROCS(0), 2)
+		workers = DefaultWorkers()
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	c := &checkouter{ctx: cctx, cancel: cancel, src: src, opts: opts, linkat: linkat,
 		tokens: make(chan struct{}, workers-1), warned: map[string]bool{},
-		metas: map[objects.ID]*objects.DirMeta{}, srcDirs: map[string]int{}}
+		metas: map[objects.ID]*objects.DirMeta{}}
 	if l, ok := src.(Linker); ok && !opts.Copy {
 		c.linker = l
 	}
-	defer c.closeSrcDirs()
 
 	root := &dirNode{fd: rootfd}
 	c.dir(root, tree, meta)
@@ -365,7 +362,7 @@ func (c *checkouter) xattrErr(where string, err error) error {
 func (c *checkouter) file(dirfd int, rel, name string, id objects.ID) error {
 	if c.linker != nil && !c.noLinks.Load() {
 		if src, ok := c.linker.LocalPath(id); ok {
-			err := c.link(src, dirfd, name)
+			err := c.linkat(unix.AT_FDCWD, src, dirfd, name, 0)
 			switch {
 			case err == nil:
 				c.links.Add(1)
@@ -393,39 +390,6 @@ func (c *checkouter) file(dirfd int, rel, name string, id objects.ID) error {
 		return c.symlink(dirfd, join(rel, name), name, f)
 	}
 	return c.copyFile(dirfd, join(rel, name), name, f)
-}
-
-// link hard-links src to name in dirfd, relative to a cached descriptor of
-// src's directory so that the kernel does not walk the repository's path
-// for every file.
-func (c *checkouter) link(src string, dirfd int, name string) error {
-	d, base := filepath.Split(src)
-	c.srcMu.RLock()
-	sfd, ok := c.srcDirs[d]
-	c.srcMu.RUnlock()
-	if !ok {
-		c.srcMu.Lock()
-		if sfd, ok = c.srcDirs[d]; !ok && len(c.srcDirs) < maxSrcDirs && d != "" {
-			fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err == nil {
-				c.srcDirs[d], sfd, ok = fd, fd, true
-			}
-		}
-		c.srcMu.Unlock()
-	}
-	if !ok {
-		return c.linkat(unix.AT_FDCWD, src, dirfd, name, 0)
-	}
-	return c.linkat(sfd, base, dirfd, name, 0)
-}
-
-func (c *checkouter) closeSrcDirs() {
-	c.srcMu.Lock()
-	defer c.srcMu.Unlock()
-	for _, fd := range c.srcDirs {
-		unix.Close(fd)
-	}
-	c.srcDirs = nil
 }
 
 func (c *checkouter) symlink(dirfd int, p, name string, f *objects.File) error {

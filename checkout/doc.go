@@ -54,11 +54,11 @@
 // # Speed
 //
 // Directories are checked out in parallel by a small bounded set of workers
-// (Options.Workers, default the number of CPUs, at least 2). A worker that
-// meets a subdirectory hands it to an idle worker if there is one and
-// otherwise goes down into it itself, so no worker ever waits for another;
-// a directory's metadata is applied by whichever worker finishes its last
-// subdirectory. Directory metadata is decoded once per distinct dirmeta,
-// and hard links are made relative to cached descriptors of the
-// repository's object directories.
+// (Options.Workers, default DefaultWorkers). A worker that meets a
+// subdirectory hands it to an idle worker if there is one and otherwise goes
+// down into it itself, so no worker ever waits for another; a directory's
+// metadata is applied by whichever worker finishes its last subdirectory.
+// Each directory is opened once, when it is made, and everything in it is
+// created relative to that descriptor; each distinct dirmeta is read and
+// decoded once.
 package checkout
