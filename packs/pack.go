@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/zeebo/blake3"
@@ -19,19 +21,24 @@ const DefaultBlockSize = 256 << 10
 type WriterOptions struct {
 	// BlockSize is the uncompressed size at which a block is closed.
 	BlockSize int
-	// Level is the zstd level (default: the best klauspost/compress offers;
-	// publishing happens once, decompressing on every device).
-	Level zstd.EncoderLevel
+	// Level is the zstd level, 1 to 22 (default 17: publishing happens
+	// once, decompressing on every device, and levels above 17 gain little
+	// on 256 KiB blocks).
+	Level int
+	// Workers compress blocks in parallel (default: the number of CPUs).
+	Workers int
 	// Seq is the publish sequence number recorded in the index.
 	Seq uint64
 }
 
 // Writer builds a pack: metadata units first, then chunks.
 type Writer struct {
-	w      io.Writer
-	h      *blake3.Hasher
-	enc    *zstd.Encoder
-	target int
+	w       io.Writer
+	h       *blake3.Hasher
+	level   int
+	workers int
+	pending []pendingBlock // closed blocks waiting to be compressed
+	target  int
 	ix     Index
 	off    int64
 	buf    []byte
@@ -50,15 +57,24 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 		return nil, fmt.Errorf("block size %d over the limit of %d", opts.BlockSize, MaxBlockSize/2)
 	}
 	if opts.Level == 0 {
-		opts.Level = zstd.SpeedBestCompression
+		opts.Level = DefaultLevel
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(opts.Level), zstd.WithEncoderConcurrency(1),
-		zstd.WithWindowSize(windowFor(opts.BlockSize)), zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false))
-	if err != nil {
-		return nil, err
+	if opts.Level < 1 || opts.Level > 22 {
+		return nil, fmt.Errorf("zstd level %d: want 1 to 22", opts.Level)
 	}
-	return &Writer{w: w, h: blake3.New(), enc: enc, target: opts.BlockSize, meta: true,
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.NumCPU()
+	}
+	return &Writer{w: w, h: blake3.New(), level: opts.Level, workers: opts.Workers, target: opts.BlockSize, meta: true,
 		ix: Index{Seq: opts.Seq}, seen: map[objects.ID]bool{}}, nil
+}
+
+// DefaultLevel is the zstd level packs are compressed at.
+const DefaultLevel = 17
+
+type pendingBlock struct {
+	raw   []byte
+	units []Entry
 }
 
 func windowFor(n int) int {
@@ -93,6 +109,9 @@ func (pw *Writer) Add(kind objects.Kind, id objects.ID, data []byte) error {
 		if err := pw.flush(); err != nil {
 			return err
 		}
+		if err := pw.drain(); err != nil {
+			return err
+		}
 		pw.meta = false
 		pw.ix.MetaBlocks = uint32(len(pw.ix.Blocks))
 	}
@@ -102,30 +121,65 @@ func (pw *Writer) Add(kind objects.Kind, id objects.ID, data []byte) error {
 		}
 	}
 	pw.seen[id] = true
-	pw.units = append(pw.units, Entry{ID: id, Kind: kind, Block: uint32(len(pw.ix.Blocks)), Offset: uint32(len(pw.buf)), Size: uint32(len(data))})
+	pw.units = append(pw.units, Entry{ID: id, Kind: kind, Offset: uint32(len(pw.buf)), Size: uint32(len(data))})
 	pw.buf = append(pw.buf, data...)
 	return nil
 }
 
+// flush closes the open block; blocks are compressed a batch at a time.
 func (pw *Writer) flush() error {
 	if len(pw.buf) == 0 {
 		return nil
 	}
-	c := pw.enc.EncodeAll(pw.buf, nil)
-	if len(c) > MaxBlockSize {
-		pw.err = fmt.Errorf("pack: block compresses to %d bytes", len(c))
+	pw.pending = append(pw.pending, pendingBlock{raw: pw.buf, units: pw.units})
+	pw.buf, pw.units = nil, nil
+	if len(pw.pending) >= 2*pw.workers {
+		return pw.drain()
+	}
+	return nil
+}
+
+// drain compresses the pending blocks in parallel and writes them in order.
+func (pw *Writer) drain() error {
+	if pw.err != nil {
 		return pw.err
 	}
-	if _, err := pw.w.Write(c); err != nil {
-		pw.err = err
-		return err
+	out := make([][]byte, len(pw.pending))
+	errs := make([]error, len(pw.pending))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, pw.workers)
+	for i, pb := range pw.pending {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = compressBlock(pb.raw, pw.level)
+			<-sem
+		}()
 	}
-	pw.h.Write(c)
-	pw.ix.Blocks = append(pw.ix.Blocks, Block{Offset: pw.off, CSize: uint32(len(c)), USize: uint32(len(pw.buf)), Hash: objects.Sum(c)})
-	pw.off += int64(len(c))
-	pw.ix.Entries = append(pw.ix.Entries, pw.units...)
-	pw.units = pw.units[:0]
-	pw.buf = pw.buf[:0]
+	wg.Wait()
+	for i, pb := range pw.pending {
+		c, err := out[i], errs[i]
+		if err == nil && len(c) > MaxBlockSize {
+			err = fmt.Errorf("pack: block compresses to %d bytes", len(c))
+		}
+		if err == nil {
+			_, err = pw.w.Write(c)
+		}
+		if err != nil {
+			pw.err = err
+			return err
+		}
+		pw.h.Write(c)
+		block := uint32(len(pw.ix.Blocks))
+		pw.ix.Blocks = append(pw.ix.Blocks, Block{Offset: pw.off, CSize: uint32(len(c)), USize: uint32(len(pb.raw)), Hash: objects.Sum(c)})
+		pw.off += int64(len(c))
+		for _, u := range pb.units {
+			u.Block = block
+			pw.ix.Entries = append(pw.ix.Entries, u)
+		}
+	}
+	pw.pending = pw.pending[:0]
 	return nil
 }
 
@@ -135,6 +189,9 @@ func (pw *Writer) Len() int { return len(pw.seen) }
 // Close flushes the last block and returns the pack's index.
 func (pw *Writer) Close() (*Index, error) {
 	if err := pw.flush(); err != nil {
+		return nil, err
+	}
+	if err := pw.drain(); err != nil {
 		return nil, err
 	}
 	if pw.meta {
