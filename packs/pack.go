@@ -39,13 +39,13 @@ type Writer struct {
 	workers int
 	pending []pendingBlock // closed blocks waiting to be compressed
 	target  int
-	ix     Index
-	off    int64
-	buf    []byte
-	units  []Entry // of the open block
-	meta   bool    // still in the metadata region
-	seen   map[objects.ID]bool
-	err    error
+	ix      Index
+	off     int64
+	buf     []byte
+	units   []Entry // of the open block
+	meta    bool    // still in the metadata region
+	seen    map[objects.ID]bool
+	err     error
 }
 
 // NewWriter starts a pack written to w.
