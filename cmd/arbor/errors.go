@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/arbor-ota/arbor/checkout"
+	"github.com/arbor-ota/arbor/client"
 	"github.com/arbor-ota/arbor/objects"
+	"github.com/arbor-ota/arbor/packs"
 	"github.com/arbor-ota/arbor/repo"
 )
 
@@ -47,12 +49,13 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.As(err, &ue), isCobraUsage(err):
 		return exitUsage
-	case errors.As(err, &de), errors.Is(err, objects.ErrCorrupt), errors.Is(err, objects.ErrInvalid):
+	case errors.As(err, &de), errors.Is(err, objects.ErrCorrupt), errors.Is(err, objects.ErrInvalid),
+		errors.Is(err, client.ErrSiteDamaged), errors.Is(err, client.ErrCommitCorrupt), errors.Is(err, packs.ErrBadBlock):
 		return exitDamage
 	case errors.Is(err, repo.ErrLocked):
 		return exitLocked
 	case errors.Is(err, objects.ErrNotFound), errors.Is(err, repo.ErrRefNotFound), errors.Is(err, repo.ErrNotRepo),
-		errors.Is(err, repo.ErrAmbiguous), errors.Is(err, errPathNotFound):
+		errors.Is(err, repo.ErrAmbiguous), errors.Is(err, errPathNotFound), errors.Is(err, client.ErrNoRemote):
 		return exitNotFound
 	}
 	return exitError

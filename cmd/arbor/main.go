@@ -53,7 +53,8 @@ A commit is named by a ref (os/stable), a full ID, or a unique ID prefix of at
 least 4 hex digits; NAME^ is its parent and NAME~N its N-th ancestor.
 
 Exit codes: 0 success; 1 error; 2 bad usage; 3 not found (repository, ref,
-object, path); 4 damage found (fsck, corrupt object); 5 repository locked by
+object, path, remote); 4 damage found (fsck, corrupt object, a site whose
+bytes do not match its signed hashes); 5 repository locked by
 another writer; 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
