@@ -368,7 +368,7 @@ func TestCrashDuringPrune(t *testing.T) {
 	repotest.CommitFS(t, r, "old", repotest.Tree{"f": repotest.File(0o644, head), "only-old": repotest.File(0o644, "old")})
 	kept := repotest.CommitFS(t, r, "new", repotest.Tree{"g": repotest.File(0o600, head+"and a tail")})
 	update(t, r, func(tx *repo.Tx) error { return tx.DeleteRef("old") })
-	st, err := r.Prune(t.Context(), repo.PruneOptions{Depth: -1, DryRun: true})
+	st, err := r.Prune(t.Context(), repo.PruneOptions{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,9 +19,10 @@ type PruneOptions struct {
 	// KeepYoungerThan keeps commits (and what they reach) whose timestamp
 	// is within this duration of now, even if no ref reaches them.
 	KeepYoungerThan time.Duration
-	// Depth limits how much history each ref keeps: 0 keeps only the
-	// commit it points at, N keeps N ancestors too. Negative keeps all.
-	Depth int
+	// HistoryLimit, when positive, is how many commits of each ref's
+	// history are kept: 1 keeps only the commit it points at, N keeps it
+	// and N-1 ancestors. Zero keeps the whole history.
+	HistoryLimit int
 	// DryRun reports what would be removed without removing it.
 	DryRun bool
 }
@@ -34,7 +35,7 @@ type PruneStats struct {
 }
 
 // Prune removes every object that no ref reaches (through its history, as
-// far as Depth allows) and that no kept commit reaches. It holds the writer
+// far as HistoryLimit allows) and that no kept commit reaches. It holds the writer
 // lock throughout, so it never races a commit or a pull. Commits marked
 // partial keep what they have, so an interrupted pull can resume.
 func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error) {
@@ -48,7 +49,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error)
 		}
 		for _, ref := range refs {
 			id := ref.Commit
-			for depth := 0; opts.Depth < 0 || depth <= opts.Depth; depth++ {
+			for n := 1; opts.HistoryLimit <= 0 || n <= opts.HistoryLimit; n++ {
 				if err := keep.Commit(ctx, id, "ref "+ref.Name); err != nil {
 					return err
 				}

@@ -95,7 +95,7 @@ func prune(t *testing.T, r *repo.Repo, opts repo.PruneOptions) repo.PruneStats {
 }
 
 // TestPrune: prune removes exactly what no ref reaches (history included
-// unless Depth says otherwise, young commits kept if asked), never
+// unless HistoryLimit says otherwise, young commits kept if asked), never
 // anything a ref reaches; a dry run removes nothing; what remains checks
 // out and passes fsck (repotest.New checks it at the end).
 func TestPrune(t *testing.T) {
@@ -118,17 +118,17 @@ func TestPrune(t *testing.T) {
 
 			// Everything is reachable through refs and history.
 			before := repotest.Snapshot(t, r)
-			assertPruned(t, r, before, nil, prune(t, r, repo.PruneOptions{Depth: -1}))
+			assertPruned(t, r, before, nil, prune(t, r, repo.PruneOptions{}))
 
 			// A dry run of depth 0 counts a's own objects and removes nothing.
-			st := prune(t, r, repo.PruneOptions{Depth: 0, DryRun: true})
+			st := prune(t, r, repo.PruneOptions{HistoryLimit: 1, DryRun: true})
 			repotest.AssertUnchanged(t, r, before)
 			if want := len(minus(ca, cb, cc)); st.Objects != want || want == 0 {
 				t.Errorf("dry run would remove %d objects, want %d", st.Objects, want)
 			}
 
-			// Depth 0 drops history: a's own objects go, b's and c's stay.
-			assertPruned(t, r, before, minus(ca, cb, cc), prune(t, r, repo.PruneOptions{Depth: 0}))
+			// HistoryLimit 1 drops history: a's own objects go, b's and c's stay.
+			assertPruned(t, r, before, minus(ca, cb, cc), prune(t, r, repo.PruneOptions{HistoryLimit: 1}))
 			if ok, _ := r.Has(t.Context(), objects.KindCommit, a); ok {
 				t.Errorf("commit a still stored after pruning history")
 			}
@@ -144,7 +144,7 @@ func TestPrune(t *testing.T) {
 			// Deleting a ref frees what only it reached.
 			before = repotest.Snapshot(t, r)
 			update(t, r, func(tx *repo.Tx) error { return tx.DeleteRef("os/other") })
-			assertPruned(t, r, before, minus(cc, cb), prune(t, r, repo.PruneOptions{Depth: -1}))
+			assertPruned(t, r, before, minus(cc, cb), prune(t, r, repo.PruneOptions{}))
 
 			// Moving a ref frees what only the old commit reached.
 			now = now.Add(time.Hour)
@@ -157,7 +157,7 @@ func TestPrune(t *testing.T) {
 			})
 			before = repotest.Snapshot(t, r)
 			cd := closure(t, r, d)
-			assertPruned(t, r, before, minus(cb, cd), prune(t, r, repo.PruneOptions{Depth: -1}))
+			assertPruned(t, r, before, minus(cb, cd), prune(t, r, repo.PruneOptions{}))
 			checkoutOK(t, r, d)
 
 			// Young commits without a ref are kept when asked, by the
@@ -168,18 +168,18 @@ func TestPrune(t *testing.T) {
 			update(t, r, func(tx *repo.Tx) error { return tx.DeleteRef("young") })
 			now = now.Add(time.Hour)
 			before = repotest.Snapshot(t, r)
-			assertPruned(t, r, before, nil, prune(t, r, repo.PruneOptions{Depth: -1, KeepYoungerThan: 2 * time.Hour}))
+			assertPruned(t, r, before, nil, prune(t, r, repo.PruneOptions{KeepYoungerThan: 2 * time.Hour}))
 			closure(t, r, e)
-			assertPruned(t, r, before, minus(ce, cd), prune(t, r, repo.PruneOptions{Depth: -1, KeepYoungerThan: 30 * time.Minute}))
+			assertPruned(t, r, before, minus(ce, cd), prune(t, r, repo.PruneOptions{KeepYoungerThan: 30 * time.Minute}))
 
 			// A commit marked partial (a pull in progress) keeps what it has.
 			now = now.Add(time.Hour)
 			f := repotest.CommitFS(t, r, "pulling", repotest.Tree{"only-f": repotest.File(0o644, "F")})
 			update(t, r, func(tx *repo.Tx) error { tx.MarkPartial(f); return tx.DeleteRef("pulling") })
 			before = repotest.Snapshot(t, r)
-			assertPruned(t, r, before, nil, prune(t, r, repo.PruneOptions{Depth: 0}))
+			assertPruned(t, r, before, nil, prune(t, r, repo.PruneOptions{HistoryLimit: 1}))
 			update(t, r, func(tx *repo.Tx) error { tx.ClearPartial(f); return nil })
-			assertPruned(t, r, before, minus(closure(t, r, f), cd), prune(t, r, repo.PruneOptions{Depth: 0}))
+			assertPruned(t, r, before, minus(closure(t, r, f), cd), prune(t, r, repo.PruneOptions{HistoryLimit: 1}))
 		})
 	}
 }
@@ -243,7 +243,7 @@ func TestPruneKeepsSharedChunksReadable(t *testing.T) {
 				keepC, keepID, dropChunks = gc, second, fc
 			}
 			update(t, r, func(tx *repo.Tx) error { return tx.DeleteRef(drop) })
-			if st := prune(t, r, repo.PruneOptions{Depth: -1}); st.Objects == 0 {
+			if st := prune(t, r, repo.PruneOptions{}); st.Objects == 0 {
 				t.Fatal("prune removed nothing")
 			}
 			kept := map[objects.ID]bool{}

@@ -24,7 +24,10 @@ than --keep-younger-than (e.g. 30d, 12h) are kept even without a ref. Never
 removes anything a ref reaches; waits for other writers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := repo.PruneOptions{Depth: depth, DryRun: dryRun}
+			if depth < -1 {
+				return usagef("--depth %d: want -1 (all history) or the number of ancestors to keep", depth)
+			}
+			opts := repo.PruneOptions{HistoryLimit: depth + 1, DryRun: dryRun}
 			if keep != "" {
 				d, err := parseAge(keep)
 				if err != nil {
