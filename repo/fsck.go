@@ -179,7 +179,12 @@ func (r *Repo) Fsck(ctx context.Context) (*FsckReport, error) {
 	w := &Walker{R: r}
 	w.Visit = func(kind objects.Kind, id objects.ID, where string) bool {
 		if kind == objects.KindChunk && r.mode == Bare {
-			return false // verified inside its file's content
+			// Verified inside its file's content; here only check that
+			// the chunk index can find it (pulls and copies rely on it).
+			if ok, err := r.Has(ctx, kind, id); err == nil && !ok {
+				add(Problem{Kind: kind, ID: id, Where: where, Problem: "not in the chunk index (run 'arbor fsck --repair')"})
+			}
+			return false
 		}
 		k := stageKey{kind, id}
 		if !present[k] {
