@@ -72,6 +72,21 @@ func (j *journal) remove(hashes []objects.ID) {
 	atomicfile.SyncDir(j.dir)
 }
 
+// keepOnly removes journaled blocks whose hash is not in keep: blocks of
+// an earlier pull that the current one will not use.
+func (j *journal) keepOnly(keep map[objects.ID]bool) {
+	ents, err := os.ReadDir(j.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		id, err := objects.ParseID(e.Name())
+		if err == nil && !keep[id] {
+			os.Remove(filepath.Join(j.dir, e.Name()))
+		}
+	}
+}
+
 // size returns the bytes held.
 func (j *journal) size() int64 {
 	var n int64

@@ -211,6 +211,17 @@ func Pull(ctx context.Context, r *repo.Repo, remote *Remote, f Fetcher, ref stri
 		}
 		return finish(), nil
 	}
+	// Blocks an earlier, abandoned pull left in the journal that this one
+	// will not use only take space.
+	keep := map[objects.ID]bool{}
+	for _, pi := range p.packs {
+		if pi.ix != nil {
+			for _, b := range pi.ix.Blocks {
+				keep[b.Hash] = true
+			}
+		}
+	}
+	p.j.keepOnly(keep)
 	if opts.MaxBytes > 0 && plan.Total() > opts.MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes (%d metadata + %d content) over the limit of %d; nothing was downloaded beyond metadata",
 			ErrOverBudget, plan.Total(), plan.Metadata.Bytes, plan.Fetch.Bytes, opts.MaxBytes)
