@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"sync"
 )
 
 // Chunker cuts one file's content into chunks with normalized FastCDC
@@ -105,7 +106,10 @@ func (c Chunker) Split(r io.Reader, fn func(chunk []byte) error) error {
 		return err
 	}
 	small, large := masks(avg)
-	buf := make([]byte, 2*max)
+	pool := bufferPool(2 * max)
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
+	buf := *bp
 	start, end := 0, 0
 	eof := false
 	for {
@@ -143,6 +147,23 @@ func (c Chunker) Split(r io.Reader, fn func(chunk []byte) error) error {
 		}
 		start += n
 	}
+}
+
+// bufferPools holds Split's buffers, one pool per buffer size: a buffer is
+// 2*Max bytes, and allocating (and zeroing) one per file cost more than
+// cutting most files does. Only the bytes read into a buffer are ever used,
+// so a reused buffer needs no clearing.
+var bufferPools sync.Map // int -> *sync.Pool of *[]byte
+
+func bufferPool(size int) *sync.Pool {
+	if p, ok := bufferPools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := bufferPools.LoadOrStore(size, &sync.Pool{New: func() any {
+		b := make([]byte, size)
+		return &b
+	}})
+	return p.(*sync.Pool)
 }
 
 // CutPoints returns the chunk lengths for data, for tests and tools.
