@@ -39,12 +39,12 @@ const (
 	MaxGrubCfgSize = 1 << 20
 )
 
-func (g *grub) Name() string     { return "grub" }
-func (g *grub) grubDir() string  { return filepath.Join(g.dir, "grub") }
-func (g *grub) cfgPath() string  { return filepath.Join(g.grubDir(), "grub.cfg") }
-func (g *grub) envPath() string  { return filepath.Join(g.grubDir(), "grubenv") }
+func (g *grub) Name() string            { return "grub" }
+func (g *grub) grubDir() string         { return filepath.Join(g.dir, "grub") }
+func (g *grub) cfgPath() string         { return filepath.Join(g.grubDir(), "grub.cfg") }
+func (g *grub) envPath() string         { return filepath.Join(g.grubDir(), "grubenv") }
 func (g *grub) Booted() (string, error) { return "", nil }
-func (g *grub) Clean() error     { return cleanTemp(g.grubDir()) }
+func (g *grub) Clean() error            { return cleanTemp(g.grubDir()) }
 
 func (g *grub) Init() error {
 	if err := Mkdirs(g.dir, "grub"); err != nil {

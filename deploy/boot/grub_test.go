@@ -87,13 +87,13 @@ func TestGrubEnvAgainstGrubEditenv(t *testing.T) {
 func TestParseGrubEnvRefuses(t *testing.T) {
 	good, _ := FormatGrubEnv(&Vars{})
 	for name, b := range map[string][]byte{
-		"short":       good[:1000],
-		"no header":   append([]byte("# GRUB Environment Blocx\n"), good[25:]...),
-		"no equals":   pad("# GRUB Environment Block\nabc\n"),
-		"bad tail":    pad("# GRUB Environment Block\na=1\nzzz"),
-		"bad name":    pad("# GRUB Environment Block\na b=1\n"),
-		"duplicate":   pad("# GRUB Environment Block\na=1\na=2\n"),
-		"unended":     []byte("# GRUB Environment Block\na=" + strings.Repeat("x", 999)),
+		"short":     good[:1000],
+		"no header": append([]byte("# GRUB Environment Blocx\n"), good[25:]...),
+		"no equals": pad("# GRUB Environment Block\nabc\n"),
+		"bad tail":  pad("# GRUB Environment Block\na=1\nzzz"),
+		"bad name":  pad("# GRUB Environment Block\na b=1\n"),
+		"duplicate": pad("# GRUB Environment Block\na=1\na=2\n"),
+		"unended":   []byte("# GRUB Environment Block\na=" + strings.Repeat("x", 999)),
 	} {
 		if _, err := ParseGrubEnv(b); err == nil {
 			t.Errorf("%s: accepted", name)
