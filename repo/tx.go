@@ -8,8 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -24,13 +28,23 @@ import (
 // directory and become visible in the repository, all together and children
 // before parents, only when the transaction commits; refs move after that.
 // A Tx is safe for concurrent Puts.
+//
+// The staging directory (tmp/tx-*) has the same 256 shards as objects/,
+// and each object is written there once, under its final name, so that
+// committing is one rename per object. The objects/ and staging
+// directories are held open and named relative to them.
 type Tx struct {
-	r   *Repo
-	ctx context.Context
-	dir string
+	r     *Repo
+	ctx   context.Context
+	dir   string
+	dirFD int    // dir, open
+	objFD int    // the repository's objects/, open
+	umask uint32 // the process's umask when tx began
+
+	shards [256]atomic.Bool // dir's shard directories made
 
 	mu      sync.Mutex
-	staged  map[stageKey]struct{}
+	staged  map[stageKey]*stageEntry
 	order   []stageKey             // staging order: children before parents
 	refs    map[string]*objects.ID // nil value: delete
 	chunks  map[objects.ID]chunkLoc
@@ -41,6 +55,29 @@ type Tx struct {
 type stageKey struct {
 	kind objects.Kind
 	id   objects.ID
+}
+
+// stageEntry is an object that a Put of tx claimed: staged, or being staged
+// by one goroutine while others that want it wait on done.
+type stageEntry struct {
+	done chan struct{} // closed when the attempt ends
+	ok   bool          // the object is staged (set before done closes)
+	// gen orders the renames of commit: 0 for an object without staged
+	// children, else one more than the highest gen of its staged children.
+	gen int
+}
+
+// shardName returns an object's name relative to objects/ (or to a
+// staging directory): "xx/<rest>.<kind>".
+func shardName(kind objects.Kind, id objects.ID) string {
+	s := id.String()
+	return s[:2] + "/" + s[2:] + "." + kind.String()
+}
+
+// contentName returns a bare file's content name relative to objects/.
+func contentName(id objects.ID) string {
+	s := id.String()
+	return s[:2] + "/" + s[2:] + ".content"
 }
 
 var _ objects.Store = (*Tx)(nil)
@@ -60,9 +97,18 @@ func (r *Repo) Update(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("start transaction in %s: %w", r.path, err)
 	}
-	tx := &Tx{r: r, ctx: ctx, dir: dir, staged: map[stageKey]struct{}{}, refs: map[string]*objects.ID{},
-		chunks: map[objects.ID]chunkLoc{}, partial: map[objects.ID]bool{}}
 	defer os.RemoveAll(dir)
+	tx := &Tx{r: r, ctx: ctx, dir: dir, staged: map[stageKey]*stageEntry{}, refs: map[string]*objects.ID{},
+		chunks: map[objects.ID]chunkLoc{}, partial: map[objects.ID]bool{}}
+	tx.umask = readUmask()
+	if tx.dirFD, err = openDir(dir); err != nil {
+		return fmt.Errorf("start transaction in %s: %w", r.path, err)
+	}
+	defer unix.Close(tx.dirFD)
+	if tx.objFD, err = openDir(filepath.Join(r.path, "objects")); err != nil {
+		return fmt.Errorf("start transaction in %s: %w", r.path, err)
+	}
+	defer unix.Close(tx.objFD)
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -84,15 +130,75 @@ func (r *Repo) cleanStaging() {
 // Repo returns the repository the transaction writes to.
 func (tx *Tx) Repo() *Repo { return tx.r }
 
-func (tx *Tx) stagePath(kind objects.Kind, id objects.ID) string {
-	return filepath.Join(tx.dir, id.String()+"."+kind.String())
+func openDir(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
 }
 
+func (tx *Tx) stagePath(kind objects.Kind, id objects.ID) string {
+	return filepath.Join(tx.dir, shardName(kind, id))
+}
+
+// stagedHas reports whether the object is staged in tx. If another
+// goroutine is staging it, stagedHas waits for the outcome.
 func (tx *Tx) stagedHas(kind objects.Kind, id objects.ID) bool {
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	_, ok := tx.staged[stageKey{kind, id}]
+	_, ok := tx.stagedGen(stageKey{kind, id})
 	return ok
+}
+
+// stagedGen returns a staged object's rename generation.
+func (tx *Tx) stagedGen(k stageKey) (int, bool) {
+	for {
+		tx.mu.Lock()
+		e, ok := tx.staged[k]
+		tx.mu.Unlock()
+		if !ok {
+			return 0, false
+		}
+		<-e.done
+		if e.ok {
+			return e.gen, true
+		}
+		// That attempt failed and dropped its claim: look again.
+	}
+}
+
+// claim reserves an object for the caller to stage, and returns its entry
+// and true. If the object is staged already, or becomes staged while
+// claim waits for another goroutine staging it, claim returns false.
+func (tx *Tx) claim(k stageKey) (*stageEntry, bool) {
+	for {
+		tx.mu.Lock()
+		e, ok := tx.staged[k]
+		if !ok {
+			e = &stageEntry{done: make(chan struct{})}
+			tx.staged[k] = e
+			tx.mu.Unlock()
+			return e, true
+		}
+		tx.mu.Unlock()
+		<-e.done
+		if e.ok {
+			return e, false
+		}
+	}
+}
+
+// settle ends a claim: on success the object joins the staging order,
+// otherwise the claim is dropped.
+func (tx *Tx) settle(k stageKey, e *stageEntry, gen int, err error) {
+	tx.mu.Lock()
+	if err == nil {
+		e.ok, e.gen = true, gen
+		tx.order = append(tx.order, k)
+	} else {
+		delete(tx.staged, k)
+	}
+	tx.mu.Unlock()
+	close(e.done)
 }
 
 // AddSource makes chunks readable from src while assembling files: a
@@ -146,8 +252,23 @@ func (tx *Tx) has(ctx context.Context, kind objects.Kind, id objects.ID) (bool, 
 		if ok {
 			return true, nil
 		}
+		return tx.r.Has(ctx, kind, id)
 	}
-	return tx.r.Has(ctx, kind, id)
+	return tx.storedHas(kind, id)
+}
+
+// storedHas is Repo.Has for an object held as its own file, relative to
+// the open objects/ directory.
+func (tx *Tx) storedHas(kind objects.Kind, id objects.ID) (bool, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(tx.objFD, shardName(kind, id), &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	}
+	return false, &os.PathError{Op: "lstat", Path: tx.r.objectPath(kind, id), Err: err}
 }
 
 // Open reads an object from tx's staging area or from the repository.
@@ -226,70 +347,102 @@ func (tx *Tx) putVerified(ctx context.Context, kind objects.Kind, id objects.ID,
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	k := stageKey{kind, id}
+	e, mine := tx.claim(k)
+	if !mine {
+		return nil // staged by another Put
+	}
+	gen, err := tx.checkAndStage(ctx, kind, id, b)
+	tx.settle(k, e, gen, err)
+	return err
+}
+
+// checkAndStage decodes a metadata object and checks that its children are
+// present, then stages the object; it returns its rename generation.
+func (tx *Tx) checkAndStage(ctx context.Context, kind objects.Kind, id objects.ID, b []byte) (int, error) {
+	gen := 0
+	child := func(ckind objects.Kind, cid objects.ID) error {
+		g, err := tx.requireChild(ctx, kind, id, ckind, cid)
+		if g >= gen {
+			gen = g + 1
+		}
+		return err
+	}
 	switch kind {
 	case objects.KindChunk:
-		data := b
 		if tx.r.mode == Archive {
-			data = zenc.EncodeAll(b, make([]byte, 0, len(b)/2))
+			return 0, tx.stageChunk(id, b)
 		}
 		crash.Point("tx.stage-chunk")
-		return tx.stage(kind, id, data)
+		return 0, tx.stage(kind, id, b)
 	case objects.KindFile:
 		f, err := objects.DecodeFile(b)
 		if err != nil {
-			return fmt.Errorf("put file %s: %w", id.Short(), err)
+			return 0, fmt.Errorf("put file %s: %w", id.Short(), err)
 		}
 		for _, c := range f.Chunks {
-			if err := tx.requireChild(ctx, objects.KindFile, id, objects.KindChunk, c.ID); err != nil {
-				return err
-			}
 			if tx.r.mode == Archive {
 				if err := tx.copyFromSource(ctx, c.ID); err != nil {
-					return err
+					return 0, err
 				}
+			}
+			if err := child(objects.KindChunk, c.ID); err != nil {
+				return 0, err
 			}
 		}
 		if tx.r.mode == Bare {
 			if err := tx.assemble(ctx, id, f); err != nil {
-				return fmt.Errorf("put file %s: %w", id.Short(), err)
+				return 0, fmt.Errorf("put file %s: %w", id.Short(), err)
 			}
 		}
-		return tx.stage(kind, id, b)
 	case objects.KindDirMeta:
 		if _, err := objects.DecodeDirMeta(b); err != nil {
-			return fmt.Errorf("put dirmeta %s: %w", id.Short(), err)
+			return 0, fmt.Errorf("put dirmeta %s: %w", id.Short(), err)
 		}
 	case objects.KindDirTree:
 		t, err := objects.DecodeDirTree(b)
 		if err != nil {
-			return fmt.Errorf("put dirtree %s: %w", id.Short(), err)
+			return 0, fmt.Errorf("put dirtree %s: %w", id.Short(), err)
 		}
 		for _, e := range t.Entries {
 			if e.IsDir() {
-				if err := tx.requireChild(ctx, kind, id, objects.KindDirTree, e.Tree); err != nil {
-					return err
+				if err := child(objects.KindDirTree, e.Tree); err != nil {
+					return 0, err
 				}
-				if err := tx.requireChild(ctx, kind, id, objects.KindDirMeta, e.Meta); err != nil {
-					return err
+				if err := child(objects.KindDirMeta, e.Meta); err != nil {
+					return 0, err
 				}
-			} else if err := tx.requireChild(ctx, kind, id, objects.KindFile, e.File); err != nil {
-				return err
+			} else if err := child(objects.KindFile, e.File); err != nil {
+				return 0, err
 			}
 		}
 	case objects.KindCommit:
 		c, err := objects.DecodeCommit(b)
 		if err != nil {
-			return fmt.Errorf("put commit %s: %w", id.Short(), err)
+			return 0, fmt.Errorf("put commit %s: %w", id.Short(), err)
 		}
-		if err := tx.requireChild(ctx, kind, id, objects.KindDirTree, c.Tree); err != nil {
-			return err
+		if err := child(objects.KindDirTree, c.Tree); err != nil {
+			return 0, err
 		}
-		if err := tx.requireChild(ctx, kind, id, objects.KindDirMeta, c.Meta); err != nil {
-			return err
+		if err := child(objects.KindDirMeta, c.Meta); err != nil {
+			return 0, err
 		}
 	}
-	return tx.stage(kind, id, b)
+	return gen, tx.stage(kind, id, b)
 }
+
+// stageChunk compresses and stages a chunk of an archive repository.
+func (tx *Tx) stageChunk(id objects.ID, raw []byte) error {
+	bp := chunkBuffers.Get().(*[]byte)
+	defer chunkBuffers.Put(bp)
+	data := zenc.EncodeAll(raw, (*bp)[:0])
+	*bp = data[:0]
+	crash.Point("tx.stage-chunk")
+	return tx.stage(objects.KindChunk, id, data)
+}
+
+// chunkBuffers holds buffers for compressed chunks.
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, objects.MaxChunkSize/2); return &b }}
 
 // copyFromSource stores a chunk that only a source holds (archive mode).
 func (tx *Tx) copyFromSource(ctx context.Context, id objects.ID) error {
@@ -307,74 +460,123 @@ func (tx *Tx) copyFromSource(ctx context.Context, id objects.ID) error {
 	return tx.putVerified(ctx, objects.KindChunk, id, b)
 }
 
-func (tx *Tx) requireChild(ctx context.Context, kind objects.Kind, id objects.ID, ckind objects.Kind, cid objects.ID) error {
+// requireChild fails unless the child is stored, staged or (a chunk) in a
+// source. It returns the child's rename generation, -1 if it is not staged.
+func (tx *Tx) requireChild(ctx context.Context, kind objects.Kind, id objects.ID, ckind objects.Kind, cid objects.ID) (int, error) {
+	if g, ok := tx.stagedGen(stageKey{ckind, cid}); ok {
+		return g, nil
+	}
 	ok, err := tx.Has(ctx, ckind, cid)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	if !ok {
-		return fmt.Errorf("put %s %s: its %w (children must be stored before parents)", kind, id.Short(),
+		return -1, fmt.Errorf("put %s %s: its %w (children must be stored before parents)", kind, id.Short(),
 			&objects.NotFoundError{Kind: ckind, ID: cid})
+	}
+	return -1, nil
+}
+
+// stage writes data to the staging directory under the object's name. The
+// caller holds the object's claim.
+func (tx *Tx) stage(kind objects.Kind, id objects.ID, data []byte) error {
+	name := shardName(kind, id)
+	if err := tx.mkShard(id); err != nil {
+		return err
+	}
+	fd, err := unix.Openat(tx.dirFD, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("stage %s %s: %w", kind, id.Short(), &os.PathError{Op: "create", Path: tx.stagePath(kind, id), Err: err})
+	}
+	err = writeAll(fd, data)
+	if err == nil && tx.umask&0o644 != 0 {
+		err = unix.Fchmod(fd, 0o644) // objects are not secret; readers need not be root
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		unix.Unlinkat(tx.dirFD, name, 0)
+		return fmt.Errorf("stage %s %s: %w", kind, id.Short(), err)
 	}
 	return nil
 }
 
-// stage writes data to the staging directory under the object's name.
-func (tx *Tx) stage(kind objects.Kind, id objects.ID, data []byte) error {
-	final := tx.stagePath(kind, id)
-	f, err := os.CreateTemp(tx.dir, ".w-*")
-	if err != nil {
-		return err
+// mkShard makes the staging directory's shard for id.
+func (tx *Tx) mkShard(id objects.ID) error {
+	if tx.shards[id[0]].Load() {
+		return nil
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644) // objects are not secret; readers need not be root
+	s := id.String()[:2]
+	if err := unix.Mkdirat(tx.dirFD, s, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return &os.PathError{Op: "mkdir", Path: filepath.Join(tx.dir, s), Err: err}
 	}
-	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("stage %s %s: %w", kind, id.Short(), err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), final); err != nil {
-		return err
-	}
-	tx.mu.Lock()
-	if _, dup := tx.staged[stageKey{kind, id}]; !dup {
-		tx.staged[stageKey{kind, id}] = struct{}{}
-		tx.order = append(tx.order, stageKey{kind, id})
-	}
-	tx.mu.Unlock()
+	tx.shards[id[0]].Store(true)
 	return nil
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// readUmask returns the process's file mode creation mask, from
+// /proc/self/status (reading it any other way changes it); if it cannot be
+// read it is taken to be 0o777, so that every staged object gets an
+// explicit chmod.
+func readUmask() uint32 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o777
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return uint32(m)
+			}
+		}
+	}
+	return 0o777
 }
 
 // assemble writes a bare repository's file: its content from its chunks,
-// with mode, owner and xattrs, mtime 0, staged as <id>.file.content.
-func (tx *Tx) assemble(ctx context.Context, id objects.ID, f *objects.File) error {
-	final := tx.stagePath(objects.KindFile, id) + ".content"
-	// A private directory per assembly: two workers may Put the same file
-	// at once (identical files in a tree), and must not share a temporary.
-	adir, err := os.MkdirTemp(tx.dir, ".a-")
-	if err != nil {
+// with mode, owner and xattrs, mtime 0, staged as <id>.file.content. The
+// caller holds the file object's claim, so no other goroutine writes the
+// same name; on failure the partial content is removed.
+func (tx *Tx) assemble(ctx context.Context, id objects.ID, f *objects.File) (err error) {
+	if err := tx.mkShard(id); err != nil {
 		return err
 	}
-	defer os.RemoveAll(adir)
-	tmp := filepath.Join(adir, id.String())
+	final := tx.stagePath(objects.KindFile, id) + ".content"
+	defer func() {
+		if err != nil {
+			os.Remove(final)
+		}
+	}()
 	if f.IsSymlink() {
-		if err := os.Symlink(f.Target, tmp); err != nil {
+		if err := os.Symlink(f.Target, final); err != nil {
 			return err
 		}
-		if err := os.Lchown(tmp, int(f.UID), int(f.GID)); err != nil {
+		if err := os.Lchown(final, int(f.UID), int(f.GID)); err != nil {
 			return ownerErr(err)
 		}
-		if err := fsmeta.SetXattrsPath(tmp, f.Xattrs); err != nil && !errors.Is(err, fsmeta.ErrXattrsUnsupported) {
+		if err := fsmeta.SetXattrsPath(final, f.Xattrs); err != nil && !errors.Is(err, fsmeta.ErrXattrsUnsupported) {
 			return err
 		}
 	} else {
-		out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		out, err := os.OpenFile(final, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return err
 		}
@@ -391,14 +593,10 @@ func (tx *Tx) assemble(ctx context.Context, id objects.ID, f *objects.File) erro
 			err = cerr
 		}
 		if err != nil {
-			os.Remove(tmp)
 			return ownerErr(err)
 		}
 	}
-	if err := fsmeta.ZeroTimes(unix.AT_FDCWD, tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := fsmeta.ZeroTimes(unix.AT_FDCWD, final); err != nil {
 		return err
 	}
 	var off int64
@@ -483,23 +681,13 @@ func (tx *Tx) commit() error {
 			}
 			crash.Point("tx.indexed")
 		}
-		// 3. Move objects into place in the order they were staged: Put
-		// refuses a parent before its children, so this is children first,
-		// and a crash between two renames leaves no object without its
-		// children.
-		for _, k := range tx.order {
-			if k.kind == objects.KindChunk && r.mode == Bare {
-				continue // bare repositories keep chunks only inside files
-			}
-			if k.kind == objects.KindFile && r.mode == Bare {
-				if err := os.Rename(tx.stagePath(k.kind, k.id)+".content", r.contentPath(k.id)); err != nil {
-					return fmt.Errorf("commit transaction: %w", err)
-				}
-			}
-			if err := os.Rename(tx.stagePath(k.kind, k.id), r.objectPath(k.kind, k.id)); err != nil {
-				return fmt.Errorf("commit transaction: %w", err)
-			}
-			crash.Point("tx.rename")
+		// 3. Move objects into place, children before parents: Put
+		// refuses a parent before its children, so each object's gen is
+		// higher than its staged children's, and the renames of one gen
+		// start only when every lower gen is in place. A crash between
+		// two renames leaves no object without its children.
+		if err := tx.publish(); err != nil {
+			return fmt.Errorf("commit transaction: %w", err)
 		}
 		// 4. Make the renames durable before anything points at them.
 		if err := syncfs(filepath.Join(r.path, "objects")); err != nil {
@@ -525,6 +713,77 @@ func (tx *Tx) commit() error {
 		}
 		crash.Point("tx.ref")
 	}
+	return nil
+}
+
+// publish renames the staged objects into objects/, one gen after the
+// other, each gen's renames in parallel (they take different directory
+// locks most of the time, and wait for directory blocks on a cold cache).
+func (tx *Tx) publish() error {
+	byGen := map[int][]stageKey{}
+	var gens []int
+	for _, k := range tx.order {
+		if k.kind == objects.KindChunk && tx.r.mode == Bare {
+			continue // bare repositories keep chunks only inside files
+		}
+		g := tx.staged[k].gen
+		if _, ok := byGen[g]; !ok {
+			gens = append(gens, g)
+		}
+		byGen[g] = append(byGen[g], k)
+	}
+	slices.Sort(gens)
+	workers := min(2*runtime.NumCPU(), 8)
+	for _, g := range gens {
+		keys := byGen[g]
+		if len(keys) < 2*workers {
+			for _, k := range keys {
+				if err := tx.rename(k); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make([]error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= len(keys) {
+						return
+					}
+					if err := tx.rename(keys[i]); err != nil {
+						errs[w] = err
+						next.Store(int64(len(keys))) // stop the others
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rename makes one staged object visible (a bare file's content first).
+func (tx *Tx) rename(k stageKey) error {
+	name := shardName(k.kind, k.id)
+	if k.kind == objects.KindFile && tx.r.mode == Bare {
+		if err := unix.Renameat(tx.dirFD, name+".content", tx.objFD, contentName(k.id)); err != nil {
+			return &os.LinkError{Op: "rename", Old: tx.stagePath(k.kind, k.id) + ".content", New: tx.r.contentPath(k.id), Err: err}
+		}
+	}
+	if err := unix.Renameat(tx.dirFD, name, tx.objFD, name); err != nil {
+		return &os.LinkError{Op: "rename", Old: tx.stagePath(k.kind, k.id), New: tx.r.objectPath(k.kind, k.id), Err: err}
+	}
+	crash.Point("tx.rename")
 	return nil
 }
 
