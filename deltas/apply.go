@@ -676,8 +676,8 @@ func readUvarint(r io.ByteReader, max uint64, what string) (uint64, error) {
 
 // rleReader decodes run-length encoded difference bytes.
 type rleReader struct {
-	r           *bufio.Reader
-	zeros, lit  uint64
+	r          *bufio.Reader
+	zeros, lit uint64
 }
 
 // read fills p; no run may reach further than limit bytes.

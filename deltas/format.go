@@ -50,8 +50,8 @@ const (
 )
 
 const (
-	superMagic   = "ARBORDSB"
-	partMagic    = "ARBORDPT"
+	superMagic    = "ARBORDSB"
+	partMagic     = "ARBORDPT"
 	formatVersion = 1
 )
 

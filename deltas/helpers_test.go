@@ -141,7 +141,7 @@ func commitTree(t testing.TB, st objects.Store, tr tree, release int64, parent *
 		return id
 	}
 	c := objects.Commit{Tree: write(""), Meta: metaOf(""), Parent: parent, Timestamp: 1700000000 + release,
-		Subject: fmt.Sprintf("release %d", release),
+		Subject:  fmt.Sprintf("release %d", release),
 		Metadata: objects.Metadata{objects.MetaRefBinding: []string{"os/stable"}, objects.MetaRelease: release}}
 	b, err := c.Encode()
 	if err != nil {
