@@ -77,6 +77,7 @@ another writer; 130 interrupted.`,
 		newServeCommand(g),
 		newRemoteCommand(g),
 		newPullCommand(g),
+		newDeltaCommand(g),
 		newDemoCommand(g),
 	)
 	return root
