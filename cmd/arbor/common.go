@@ -14,6 +14,9 @@ import (
 
 func (g *globals) openRepo() (*repo.Repo, error) {
 	if g.repo == "" {
+		g.repo = g.sysrootRepo()
+	}
+	if g.repo == "" {
 		return nil, usagef("no repository: give --repo PATH or set ARBOR_REPO")
 	}
 	return repo.Open(g.repo)

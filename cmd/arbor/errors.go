@@ -9,6 +9,7 @@ import (
 
 	"github.com/arbor-ota/arbor/checkout"
 	"github.com/arbor-ota/arbor/client"
+	"github.com/arbor-ota/arbor/deploy"
 	"github.com/arbor-ota/arbor/objects"
 	"github.com/arbor-ota/arbor/packs"
 	"github.com/arbor-ota/arbor/repo"
@@ -52,10 +53,11 @@ func exitCode(err error) int {
 	case errors.As(err, &de), errors.Is(err, objects.ErrCorrupt), errors.Is(err, objects.ErrInvalid),
 		errors.Is(err, client.ErrSiteDamaged), errors.Is(err, client.ErrCommitCorrupt), errors.Is(err, packs.ErrBadBlock):
 		return exitDamage
-	case errors.Is(err, repo.ErrLocked):
+	case errors.Is(err, repo.ErrLocked), errors.Is(err, deploy.ErrLocked):
 		return exitLocked
 	case errors.Is(err, objects.ErrNotFound), errors.Is(err, repo.ErrRefNotFound), errors.Is(err, repo.ErrNotRepo),
-		errors.Is(err, repo.ErrAmbiguous), errors.Is(err, errPathNotFound), errors.Is(err, client.ErrNoRemote):
+		errors.Is(err, repo.ErrAmbiguous), errors.Is(err, errPathNotFound), errors.Is(err, client.ErrNoRemote),
+		errors.Is(err, deploy.ErrNotInitialized), errors.Is(err, deploy.ErrNoDeployment):
 		return exitNotFound
 	}
 	return exitError

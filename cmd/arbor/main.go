@@ -22,9 +22,11 @@ func main() {
 
 // globals holds the flags every command shares.
 type globals struct {
-	repo   string
-	stdout io.Writer
-	stderr io.Writer
+	repo    string
+	sysroot string // device commands: the sysroot (sysroot.go)
+	bootDir string
+	stdout  io.Writer
+	stderr  io.Writer
 }
 
 // run executes one arbor command line and returns its exit code.
@@ -59,7 +61,9 @@ another writer; 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.repo, "repo", os.Getenv("ARBOR_REPO"), "repository path (default $ARBOR_REPO)")
+	root.PersistentFlags().StringVar(&g.repo, "repo", os.Getenv("ARBOR_REPO"), "repository path (default $ARBOR_REPO, else the sysroot's)")
+	root.PersistentFlags().StringVar(&g.sysroot, "sysroot", defaultSysroot(), "device sysroot (default $ARBOR_SYSROOT, else /sysroot)")
+	root.PersistentFlags().StringVar(&g.bootDir, "boot-dir", os.Getenv("ARBOR_BOOT_DIR"), "boot directory, overriding the one init-os recorded (default $ARBOR_BOOT_DIR)")
 	root.AddCommand(
 		newInitCommand(g),
 		newCommitCommand(g),
@@ -79,6 +83,15 @@ another writer; 130 interrupted.`,
 		newPullCommand(g),
 		newDeltaCommand(g),
 		newDemoCommand(g),
+		newInitOSCommand(g),
+		newDeployCommand(g),
+		newStatusCommand(g),
+		newUpgradeCommand(g),
+		newHealthCommand(g),
+		newRollbackCommand(g),
+		newUndeployCommand(g),
+		newPinCommand(g),
+		newCleanupCommand(g),
 	)
 	return root
 }

@@ -169,7 +169,7 @@ func (b *bls) Booted() (string, error) {
 	return p, nil
 }
 
-func (b *bls) Clean() error { return cleanTemp(b.entriesDir()) }
+func (b *bls) Clean() error { return CleanTemp(b.entriesDir()) }
 
 // ReadEFIString reads a string variable of the Boot Loader Interface from
 // an efivarfs directory.

@@ -106,8 +106,8 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// cleanTemp removes temporary files in dir.
-func cleanTemp(dir string) error {
+// CleanTemp removes the temporary files a killed writer left in dir.
+func CleanTemp(dir string) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

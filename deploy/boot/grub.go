@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -44,7 +45,7 @@ func (g *grub) grubDir() string         { return filepath.Join(g.dir, "grub") }
 func (g *grub) cfgPath() string         { return filepath.Join(g.grubDir(), "grub.cfg") }
 func (g *grub) envPath() string         { return filepath.Join(g.grubDir(), "grubenv") }
 func (g *grub) Booted() (string, error) { return "", nil }
-func (g *grub) Clean() error            { return cleanTemp(g.grubDir()) }
+func (g *grub) Clean() error            { return CleanTemp(g.grubDir()) }
 
 func (g *grub) Init() error {
 	if err := Mkdirs(g.dir, "grub"); err != nil {
@@ -179,6 +180,8 @@ func (g *grub) Entries(os string) ([]Entry, error) {
 			out = append(out, e)
 		}
 	}
+	// The script skips the first entry once its tries ran out.
+	sort.SliceStable(out, func(i, j int) bool { return !out[i].Bad && out[j].Bad })
 	return out, nil
 }
 

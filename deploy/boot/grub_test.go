@@ -199,8 +199,9 @@ func TestGrubLoaderCountsAndFallsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if es[0].Number != 2 || !es[0].Bad || es[0].Tries.Left != 0 || es[0].Tries.Done != 2 {
-		t.Fatalf("after fallback: %+v", es[0])
+	// The boot loader's order: the bad entry last.
+	if len(es) != 2 || es[0].Number != 1 || es[1].Number != 2 || !es[1].Bad || es[1].Tries.Left != 0 || es[1].Tries.Done != 2 {
+		t.Fatalf("after fallback: %+v", es)
 	}
 	// A new deployment goes first; the bad one goes last and stays bad.
 	if err := l.Add(sampleEntry(3), 2); err != nil {
