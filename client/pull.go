@@ -64,6 +64,14 @@ type PullOptions struct {
 	// Stats, if set, counts what the fetcher put on the wire (with retries
 	// and resumes); Result.Received reports it.
 	Stats *FetchStats
+	// Via forces a way: ViaDelta, ViaChunks or ViaFull ("" picks the
+	// cheapest; see plan_delta.go).
+	Via string
+	// NoFull is a device policy: never take the full download.
+	NoFull bool
+	// DeltaWindow is the largest patch window a static delta may need
+	// (default deltas.DefaultWindow, 32 MiB).
+	DeltaWindow int64
 }
 
 // Cost is bytes and requests.
@@ -86,6 +94,11 @@ type Plan struct {
 	Full      int64      `json:"full"`      // what a device with nothing would fetch
 	Files     int        `json:"files"`     // file objects to write
 	Chunks    int        `json:"chunks"`    // chunks to fetch
+
+	// The planner's choice (plan_delta.go).
+	Via       string      `json:"via,omitempty"`        // the way chosen: delta, chunks or full
+	DeltaFrom *objects.ID `json:"delta_from,omitempty"` // the chosen delta's start commit
+	Options   []Option    `json:"options,omitempty"`    // every way considered, with its cost
 }
 
 // Total returns the bytes the whole pull transfers: metadata plus content.
@@ -133,6 +146,10 @@ type puller struct {
 
 	reqs  atomic.Int64
 	bytes atomic.Int64
+
+	full      bool  // the full path: use nothing the repository holds
+	planSpent int64 // bytes fetched before choosing
+	planReqs  int   // requests made before choosing
 }
 
 // fetch runs one request, counting it.
@@ -226,6 +243,12 @@ func Pull(ctx context.Context, r *repo.Repo, remote *Remote, f Fetcher, ref stri
 		return nil, fmt.Errorf("%w: %d bytes (%d metadata + %d content) over the limit of %d; nothing was downloaded beyond metadata",
 			ErrOverBudget, plan.Total(), plan.Metadata.Bytes, plan.Fetch.Bytes, opts.MaxBytes)
 	}
+	if work.delta != nil {
+		if err := p.pullDelta(work); err != nil {
+			return nil, err
+		}
+		return finish(), nil
+	}
 	if err := p.fetchBlocks(work.blocks, "fetch"); err != nil {
 		return nil, err
 	}
@@ -248,6 +271,7 @@ type work struct {
 	metas     []objects.ID // missing dirmetas
 	trees     []objects.ID // missing dirtrees, in walk order
 	blocks    []blockKey   // blocks holding missing chunks
+	delta     *deltaWork   // the static delta chosen instead
 }
 
 func (p *puller) progress(phase string, total int64) {
@@ -321,6 +345,9 @@ func (p *puller) plan() (*Plan, *work, error) {
 	for _, pr := range d.Packs {
 		p.packs = append(p.packs, &packInfo{ref: pr})
 	}
+	if walk, err := p.choose(plan, w); err != nil || !walk {
+		return plan, w, err
+	}
 	if err := p.walk(c, w, plan); err != nil {
 		return nil, nil, err
 	}
@@ -343,7 +370,7 @@ func (p *puller) plan() (*Plan, *work, error) {
 				continue
 			}
 			seen[ch.ID] = true
-			ok, err := p.r.Has(p.ctx, objects.KindChunk, ch.ID)
+			ok, err := p.has(objects.KindChunk, ch.ID)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -372,6 +399,7 @@ func (p *puller) plan() (*Plan, *work, error) {
 		plan.Fetch.Bytes += rg.n
 		plan.Fetch.Requests++
 	}
+	p.afterWalk(plan)
 	return plan, w, nil
 }
 
@@ -477,7 +505,7 @@ func (p *puller) walk(c *objects.Commit, w *work, plan *Plan) error {
 				continue
 			}
 			seen[u.id] = true
-			ok, err := p.r.Has(p.ctx, u.kind, u.id)
+			ok, err := p.has(u.kind, u.id)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/arbor-ota/arbor/deltas"
 	"github.com/arbor-ota/arbor/objects"
 	"github.com/arbor-ota/arbor/packs"
 	"github.com/arbor-ota/arbor/repo"
@@ -42,6 +43,7 @@ type RefReport struct {
 	NewUnits  int        `json:"new_units"`
 	Packs     int        `json:"packs"`     // packs holding its closure
 	FullSize  int64      `json:"full_size"` // bytes a device with nothing downloads
+	Deltas    int        `json:"deltas"`    // static deltas its descriptor lists
 }
 
 // PublishReport says what a publish wrote.
@@ -167,6 +169,7 @@ func Publish(ctx context.Context, r *repo.Repo, st Store, signer Signer, opts Pu
 		c            *objects.Commit
 		raw          []byte
 		meta, chunks []unitRef
+		stored       []*deltas.Stored
 	}
 	var jobs []*job
 	for _, ref := range refs {
@@ -174,8 +177,12 @@ func Publish(ctx context.Context, r *repo.Repo, st Store, signer Signer, opts Pu
 		if err != nil {
 			return nil, fmt.Errorf("publish %s: %w", ref, err)
 		}
-		if d := state.descs[ref]; d != nil && d.Commit == id {
-			rep.Refs = append(rep.Refs, RefReport{Ref: ref, Commit: id, Unchanged: true, Packs: len(d.Packs), FullSize: d.FullSize})
+		stored, err := storedDeltas(r, id)
+		if err != nil {
+			return nil, fmt.Errorf("publish %s: %w", ref, err)
+		}
+		if d := state.descs[ref]; d != nil && d.Commit == id && !deltasChanged(d, stored) {
+			rep.Refs = append(rep.Refs, RefReport{Ref: ref, Commit: id, Unchanged: true, Packs: len(d.Packs), FullSize: d.FullSize, Deltas: len(d.Deltas)})
 			continue
 		}
 		raw, err := objects.ReadRaw(ctx, r, objects.KindCommit, id)
@@ -196,7 +203,7 @@ func Publish(ctx context.Context, r *repo.Repo, st Store, signer Signer, opts Pu
 		if err != nil {
 			return nil, fmt.Errorf("publish %s: %w (run 'arbor fsck')", ref, err)
 		}
-		jobs = append(jobs, &job{ref: ref, commit: id, c: c, raw: raw, meta: meta, chunks: chunks})
+		jobs = append(jobs, &job{ref: ref, commit: id, c: c, raw: raw, meta: meta, chunks: chunks, stored: stored})
 	}
 	// 1. The new pack: every unit not yet on the site, metadata first.
 	var newIx *packs.Index
@@ -275,6 +282,7 @@ func Publish(ctx context.Context, r *repo.Repo, st Store, signer Signer, opts Pu
 	// 2. Descriptors.
 	targets := signer.Targets()
 	descFiles := map[string][]byte{}
+	var deltaFiles []siteFile
 	for _, j := range jobs {
 		d := &site.Descriptor{Ref: j.ref, Commit: j.commit, CommitSize: int64(len(j.raw)), Release: j.c.Release(),
 			Version: j.c.Version(), Timestamp: j.c.Timestamp}
@@ -296,6 +304,11 @@ func Publish(ctx context.Context, r *repo.Repo, st Store, signer Signer, opts Pu
 			d.Packs = append(d.Packs, state.refs[pid])
 		}
 		slices.SortFunc(d.Packs, func(a, b site.PackRef) int { return int(b.Seq) - int(a.Seq) })
+		drefs, dfiles, err := deltaRefs(ctx, r, state, d, j.stored, j.meta, j.chunks)
+		if err != nil {
+			return nil, fmt.Errorf("publish %s: %w", j.ref, err)
+		}
+		d.Deltas, deltaFiles = drefs, append(deltaFiles, dfiles...)
 		b, err := d.Encode()
 		if err != nil {
 			return nil, err
@@ -307,7 +320,7 @@ func Publish(ctx context.Context, r *repo.Repo, st Store, signer Signer, opts Pu
 		descFiles[t.Path()] = b
 		for i := range rep.Refs {
 			if rep.Refs[i].Ref == j.ref {
-				rep.Refs[i].Packs, rep.Refs[i].FullSize = len(d.Packs), d.FullSize
+				rep.Refs[i].Packs, rep.Refs[i].FullSize, rep.Refs[i].Deltas = len(d.Packs), d.FullSize, len(d.Deltas)
 			}
 		}
 	}
@@ -341,6 +354,22 @@ func Publish(ctx context.Context, r *repo.Repo, st Store, signer Signer, opts Pu
 			if err := write(name, bytes.NewReader(j.raw)); err != nil {
 				return nil, err
 			}
+		}
+	}
+	for _, f := range deltaFiles {
+		if ok, err := st.Exists(ctx, f.name); err != nil {
+			return nil, err
+		} else if ok {
+			continue
+		}
+		rc, err := f.open()
+		if err != nil {
+			return nil, err
+		}
+		err = write(f.name, rc)
+		rc.Close()
+		if err != nil {
+			return nil, err
 		}
 	}
 	names := make([]string, 0, len(descFiles))

@@ -33,6 +33,17 @@ func PackPath(id objects.ID) string { return "packs/" + id.String() + ".pack" }
 // IndexPath is where a pack's index lives.
 func IndexPath(id objects.ID) string { return "packs/" + id.String() + ".idx" }
 
+// DeltaSuperblockPath is where the superblock of the delta from one commit
+// to another lives; hash is the BLAKE3 of its bytes.
+func DeltaSuperblockPath(from, to, hash objects.ID) string {
+	return "deltas/" + from.String() + "-" + to.String() + "/" + hash.String() + ".superblock"
+}
+
+// DeltaPartPath is where a part of a delta lives; hash is the BLAKE3 of its bytes.
+func DeltaPartPath(from, to, hash objects.ID) string {
+	return "deltas/" + from.String() + "-" + to.String() + "/" + hash.String() + ".part"
+}
+
 // RefTarget is the TUF target name of a ref's descriptor.
 func RefTarget(ref string) string { return "refs/" + ref }
 
@@ -51,12 +62,25 @@ type PackRef struct {
 	Seq       uint64     `json:"seq"` // publish sequence: higher is newer
 }
 
-// DeltaRef names a static delta from a commit to this descriptor's commit.
+// DeltaRef names a static delta from a commit to this descriptor's commit:
+// its superblock and parts, each with its hash and size, so that a device
+// knows exactly what it costs and checks every byte.
 type DeltaRef struct {
-	From       objects.ID `json:"from"`
-	Superblock objects.ID `json:"superblock"` // BLAKE3 of the superblock
-	Size       int64      `json:"size"`       // bytes of the superblock
-	Total      int64      `json:"total"`      // bytes of superblock and parts
+	From       objects.ID  `json:"from"`
+	Superblock objects.ID  `json:"superblock"` // BLAKE3 of the superblock
+	Size       int64       `json:"size"`       // bytes of the superblock
+	Total      int64       `json:"total"`      // bytes of superblock and parts
+	Parts      []DeltaPart `json:"parts"`
+	// ChunkBytes is what the chunk path costs a device that holds exactly
+	// From (pack indexes, metadata and content blocks, as the client fetches
+	// them), so that it can compare without walking the tree. 0: unknown.
+	ChunkBytes int64 `json:"chunk_bytes,omitempty"`
+}
+
+// DeltaPart names one part of a delta.
+type DeltaPart struct {
+	Hash objects.ID `json:"hash"` // BLAKE3 of the part
+	Size int64      `json:"size"`
 }
 
 // Descriptor is what a ref points at on a site.
@@ -113,8 +137,19 @@ func (d *Descriptor) Validate() error {
 		}
 	}
 	for i, dl := range d.Deltas {
-		if dl.From.IsZero() || dl.Superblock.IsZero() || dl.Size <= 0 || dl.Total < dl.Size {
+		if dl.From.IsZero() || dl.From == d.Commit || dl.Superblock.IsZero() || dl.Size <= 0 || dl.Size > 1<<30 ||
+			len(dl.Parts) == 0 || len(dl.Parts) > 1<<16 || dl.ChunkBytes < 0 {
 			return bad("delta %d malformed", i)
+		}
+		total := dl.Size
+		for _, p := range dl.Parts {
+			if p.Hash.IsZero() || p.Size <= 0 || p.Size > 1<<30 {
+				return bad("delta %d: part malformed", i)
+			}
+			total += p.Size
+		}
+		if total != dl.Total {
+			return bad("delta %d: total %d, superblock and parts %d", i, dl.Total, total)
 		}
 	}
 	return nil

@@ -20,7 +20,9 @@ func newPublishCommand(g *globals) *cobra.Command {
 the site lacks go into one new immutable pack, beside its index; then the
 commits, one descriptor per ref, and the signed TUF metadata, the timestamp
 last. Publishing a commit that differs from the last one by a few files writes
-a small pack. Serve SITE with any web server.
+a small pack. Static deltas stored in the repository ('arbor delta generate')
+that end at a published commit are published too, under deltas/, and listed in
+its descriptor. Serve SITE with any web server.
 
 --refresh-timestamp re-signs the timestamp (and targets and snapshot if they
 expire within a day) without publishing anything; run it from cron more often
@@ -70,8 +72,8 @@ than the timestamp expires.`,
 					fmt.Fprintf(g.stderr, "%s: already published at %s\n", rr.Ref, rr.Commit.Short())
 					continue
 				}
-				fmt.Fprintf(g.stderr, "%s: %s, %d new units; full download %s from %d packs\n",
-					rr.Ref, rr.Commit.Short(), rr.NewUnits, humanBytes(rr.FullSize), rr.Packs)
+				fmt.Fprintf(g.stderr, "%s: %s, %d new units; full download %s from %d packs; %d static deltas\n",
+					rr.Ref, rr.Commit.Short(), rr.NewUnits, humanBytes(rr.FullSize), rr.Packs, rr.Deltas)
 			}
 			if rep.Pack != nil {
 				fmt.Fprintf(g.stderr, "new pack %s: %d units in %d blocks, %s, in %.1fs\n",

@@ -17,6 +17,8 @@ type pullFlags struct {
 	dryRun, allowDowngrade, jsonOut bool
 	maxBytes, limitRate, progress   string
 	connections                     int
+	via                             string
+	noFull                          bool
 }
 
 func newPullCommand(g *globals) *cobra.Command {
@@ -33,14 +35,30 @@ objects are fetched, a few range requests at a time, each verified and
 journaled before use: an interrupted pull resumes where it stopped. Objects are
 written, verified, in one transaction: a failed pull changes nothing.
 
---dry-run prints the plan: bytes and requests, split into what the device
-already has, what is journaled, and what would be fetched.`,
+Before it downloads any content, the planner prices every way to get the
+commit from signed sizes: a static delta from a commit this repository holds,
+the chunk path (the tree walk and the blocks holding what is missing), and the
+full download (every block of the commit). It takes the cheapest that --max-bytes
+and the device's policy (--no-full) allow; --via forces one. When nothing
+fits it stops with the options and their costs, having downloaded nothing but
+metadata.
+
+--dry-run prints the plan: each option with its cost, the one it picks, and
+bytes and requests split into what the device already has, what is journaled,
+and what would be fetched.`,
 		Example: `  arbor --repo DEV pull origin os/stable --dry-run
-  arbor --repo DEV pull origin os/stable --max-bytes 20M --limit-rate 256k`,
+  arbor --repo DEV pull origin os/stable --max-bytes 20M --limit-rate 256k
+  arbor --repo DEV pull origin os/stable --via delta`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			opts := client.PullOptions{DryRun: f.dryRun, AllowDowngrade: f.allowDowngrade, Connections: f.connections}
+			opts := client.PullOptions{DryRun: f.dryRun, AllowDowngrade: f.allowDowngrade, Connections: f.connections,
+				Via: f.via, NoFull: f.noFull}
+			switch f.via {
+			case "", client.ViaDelta, client.ViaChunks, client.ViaFull:
+			default:
+				return usagef("--via %q: want delta, chunks or full", f.via)
+			}
 			if f.maxBytes != "" {
 				n, err := parseSize(f.maxBytes)
 				if err != nil {
@@ -106,6 +124,8 @@ already has, what is journaled, and what would be fetched.`,
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal), plain, json or none")
 	fl.IntVar(&f.connections, "connections", 4, "range requests at once")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the result as JSON")
+	fl.StringVar(&f.via, "via", "", "force a way: delta, chunks or full (default: the cheapest)")
+	fl.BoolVar(&f.noFull, "no-full", false, "policy: never take the full download")
 	return cmd
 }
 
@@ -137,16 +157,50 @@ func printPull(w io.Writer, res *client.Result, dry bool) {
 		return
 	}
 	fmt.Fprintf(w, "%s: commit %s, release %d %s\n", p.Ref, p.Commit, p.Release, p.Version)
+	printOptions(w, p)
 	fmt.Fprintf(w, "  metadata  %10s in %d requests (signed metadata, indexes, tree walk)\n", humanBytes(p.Metadata.Bytes), p.Metadata.Requests)
 	fmt.Fprintf(w, "  local     %10s of content already on this device\n", humanBytes(p.Local))
 	fmt.Fprintf(w, "  journaled %10s fetched by an earlier attempt\n", humanBytes(p.Journaled))
-	fmt.Fprintf(w, "  fetch     %10s in %d requests (%d chunks for %d files)\n", humanBytes(p.Fetch.Bytes), p.Fetch.Requests, p.Chunks, p.Files)
+	if p.DeltaFrom != nil {
+		fmt.Fprintf(w, "  fetch     %10s in %d requests (static delta from %s)\n", humanBytes(p.Fetch.Bytes), p.Fetch.Requests, p.DeltaFrom.Short())
+	} else {
+		fmt.Fprintf(w, "  fetch     %10s in %d requests (%d chunks for %d files)\n", humanBytes(p.Fetch.Bytes), p.Fetch.Requests, p.Chunks, p.Files)
+	}
 	fmt.Fprintf(w, "  total     %10s; a full download would be %s\n", humanBytes(p.Total()), humanBytes(p.Full))
 	if dry {
 		fmt.Fprintln(w, "dry run: no content fetched")
 		return
 	}
 	fmt.Fprintf(w, "received %s in %d requests in %.1fs\n", humanBytes(res.Received.Bytes), res.Received.Requests, res.Duration.Seconds())
+}
+
+// printOptions lists the ways the planner priced, the chosen one marked.
+func printOptions(w io.Writer, p client.Plan) {
+	if len(p.Options) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  ways to get it (bytes beyond the signed metadata already fetched):")
+	for _, o := range p.Options {
+		mark := " "
+		if o.Via == p.Via && (o.From == nil || p.DeltaFrom != nil && *o.From == *p.DeltaFrom) {
+			mark = "*"
+		}
+		name := o.Via
+		if o.From != nil {
+			name += " from " + o.From.Short()
+		}
+		note := ""
+		switch {
+		case o.Excluded != "":
+			note = "  (" + o.Excluded + ")"
+		case o.Estimated:
+			note = "  (publisher's figure; the walk gives the exact one)"
+		case o.Walked:
+			note = "  (walked)"
+		}
+		fmt.Fprintf(w, "  %s %-22s %10s in %d requests%s\n", mark, name, humanBytes(o.Bytes), o.Requests, note)
+	}
+	fmt.Fprintf(w, "  picks %s\n", p.Via)
 }
 
 // parseSize reads sizes such as 20M, 512k, 1G, 1000 (bytes).
