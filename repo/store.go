@@ -17,12 +17,13 @@ import (
 	"github.com/arbor-ota/arbor/objects"
 )
 
-// zstd coders shared by every repository: EncodeAll and DecodeAll are safe
-// for concurrent use.
-var (
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
-	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(objects.MaxChunkSize), zstd.WithDecoderMaxWindow(objects.MaxChunkSize))
-)
+// chunkLevel is the zstd level of an archive repository's chunks (see
+// compressChunk, with cgo and without).
+const chunkLevel = 6
+
+// zdec decodes every repository's chunks, whichever library wrote them:
+// DecodeAll is safe for concurrent use.
+var zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(objects.MaxChunkSize), zstd.WithDecoderMaxWindow(objects.MaxChunkSize))
 
 // Has reports whether the repository holds the object. In a bare repository
 // chunks are not stored on their own: a chunk is held when a stored file

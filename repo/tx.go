@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,7 @@ type Tx struct {
 	umask uint32 // the process's umask when tx began
 
 	shards [256]atomic.Bool // dir's shard directories made
+	listed [256]shardList   // what objects/xx holds, once listed
 
 	mu      sync.Mutex
 	staged  map[stageKey]*stageEntry
@@ -257,9 +259,25 @@ func (tx *Tx) has(ctx context.Context, kind objects.Kind, id objects.ID) (bool, 
 	return tx.storedHas(kind, id)
 }
 
-// storedHas is Repo.Has for an object held as its own file, relative to
-// the open objects/ directory.
+// storedHas is Repo.Has for an object held as its own file. Nothing but
+// this transaction changes objects/ while it holds the writer lock, and it
+// renames its objects in only when it commits: so once a shard of
+// objects/ is listed, the listing answers for it until then. A shard is
+// listed when looking names up one by one has cost about as much as
+// reading it whole would; until then (and to confirm a listed name) each
+// lookup is an fstatat relative to objects/.
 func (tx *Tx) storedHas(kind objects.Kind, id objects.ID) (bool, error) {
+	sh := &tx.listed[id[0]]
+	if set := sh.set.Load(); set != nil {
+		if _, ok := (*set)[listKey(kind, id)]; !ok {
+			return false, nil
+		}
+	} else if n := sh.lookups.Add(1); n == listAfter {
+		if err := tx.listShard(id[0]); err != nil {
+			return false, err
+		}
+		return tx.storedHas(kind, id)
+	}
 	var st unix.Stat_t
 	err := unix.Fstatat(tx.objFD, shardName(kind, id), &st, unix.AT_SYMLINK_NOFOLLOW)
 	switch {
@@ -269,6 +287,55 @@ func (tx *Tx) storedHas(kind objects.Kind, id objects.ID) (bool, error) {
 		return false, nil
 	}
 	return false, &os.PathError{Op: "lstat", Path: tx.r.objectPath(kind, id), Err: err}
+}
+
+// listAfter is the number of lookups in a shard of objects/ after which
+// the shard is listed. The cost of a listing grows with the shard's size,
+// but so does the number of lookups a commit makes there when it is large
+// enough to touch every shard many times over.
+const listAfter = 8
+
+// shardList is what a transaction knows about one shard of objects/.
+type shardList struct {
+	lookups atomic.Int32
+	set     atomic.Pointer[map[uint64]struct{}] // listed names, once listed
+}
+
+// listKey is a listed name's key: the ID's bytes after the shard's and the
+// kind. Keys may collide, so a name found is confirmed with fstatat; a
+// name not found is certainly absent.
+func listKey(kind objects.Kind, id objects.ID) uint64 {
+	return binary.BigEndian.Uint64(id[1:9]) ^ uint64(kind)
+}
+
+// listShard reads the names in objects/xx into tx.listed.
+func (tx *Tx) listShard(b byte) error {
+	d := fmt.Sprintf("%02x", b)
+	fd, err := unix.Openat(tx.objFD, d, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: filepath.Join(tx.r.path, "objects", d), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(tx.r.path, "objects", d))
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	set := make(map[uint64]struct{}, len(names))
+	for _, name := range names {
+		rest, ext, _ := strings.Cut(name, ".")
+		kind, err := objects.ParseKind(ext)
+		if err != nil {
+			continue // a bare file's .content, or a stray name
+		}
+		id, err := objects.ParseID(d + rest)
+		if err != nil {
+			continue
+		}
+		set[listKey(kind, id)] = struct{}{}
+	}
+	tx.listed[b].set.Store(&set)
+	return nil
 }
 
 // Open reads an object from tx's staging area or from the repository.
@@ -435,7 +502,10 @@ func (tx *Tx) checkAndStage(ctx context.Context, kind objects.Kind, id objects.I
 func (tx *Tx) stageChunk(id objects.ID, raw []byte) error {
 	bp := chunkBuffers.Get().(*[]byte)
 	defer chunkBuffers.Put(bp)
-	data := zenc.EncodeAll(raw, (*bp)[:0])
+	data, err := compressChunk((*bp)[:0], raw)
+	if err != nil {
+		return fmt.Errorf("compress chunk %s: %w", id.Short(), err)
+	}
 	*bp = data[:0]
 	crash.Point("tx.stage-chunk")
 	return tx.stage(objects.KindChunk, id, data)
